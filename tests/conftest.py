@@ -1,0 +1,1 @@
+"""Shared test configuration: logs to the terminal on failure, nothing else global."""
