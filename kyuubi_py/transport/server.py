@@ -1,0 +1,488 @@
+"""The HS2 binary Thrift server: our own accept loop, one thread per connection.
+
+Thrift's ``TServer`` classes are not used: ``TThreadedServer`` has no connection limit and builds
+its transport outside its error handling (reference/reliability.md section 1.5), and none of them
+can serve SASL and NOSASL on one port or enforce a frame limit before allocating.
+
+Per connection (reference/hs2-protocol.md section 2):
+
+- the first byte is peeked within ``login_timeout_s``: ``0x80`` is a NOSASL client (an unframed,
+  strict binary message) when NOSASL is allowed; anything else goes to the SASL negotiation, which
+  answers bytes that are not a SASL START with ERROR "Invalid status N" as Java's server does;
+- SASL: a PLAIN negotiation (:mod:`kyuubi_py.transport.sasl`) bounded by the login timeout as a
+  whole (a client dribbling bytes cannot hold a thread), then ``u32 length | message`` frames,
+  one message per frame (every HS2 client flushes once per call), checked against
+  ``max_message_size`` before anything is read or allocated;
+- then no read timeout: idle clients may wait as long as they like.
+
+Every failure closes only its own connection, with a logged reason; client mistakes are logged
+without a traceback. Threads are limited by a semaphore taken *before* ``accept``, so excess
+clients wait in the listen backlog instead of costing a thread each.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import logging
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from thrift.protocol.TBinaryProtocol import TBinaryProtocolAccelerated
+from thrift.transport.TSocket import TSocket
+from thrift.transport.TTransport import TBufferedTransport, TTransportException
+
+from kyuubi_py.errors import AuthenticationError, ProtocolError
+from kyuubi_py.protocol.dispatch import Buffer, Dispatcher
+from kyuubi_py.transport.sasl import (
+    DEFAULT_MAX_PAYLOAD,
+    Authenticated,
+    Authenticator,
+    NeedData,
+    SaslServer,
+)
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "ConnectionContext",
+    "ThriftServer",
+    "frame_parts",
+    "open_reader",
+    "send_parts",
+]
+
+logger = logging.getLogger(__name__)
+
+#: ``kyuubi.frontend.thrift.max.message.size`` default (100 MiB, libthrift's default too).
+DEFAULT_MAX_MESSAGE_SIZE: Final = 104_857_600
+SASL_START: Final = 0x01
+BINARY_VERSION_BYTE: Final = 0x80
+LISTEN_BACKLOG: Final = 1024
+_READ_BUFFER = 64 * 1024
+_U32 = struct.Struct(">I")
+# sendmsg takes at most IOV_MAX (1024 on Linux) buffers per call.
+_MAX_IOV = 512
+
+CloseCallback = Callable[[], object]
+
+
+# --- socket I/O helpers (shared with transport.client) -----------------------------------------
+
+
+class _SocketRawIO(io.RawIOBase):
+    """Raw reads from a socket, served first from bytes already received elsewhere."""
+
+    def __init__(self, sock: socket.socket, prefix: bytes = b"") -> None:
+        super().__init__()
+        self._sock = sock
+        self._prefix = memoryview(prefix)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        return self._sock.recv_into(buffer)
+
+
+def open_reader(sock: socket.socket, prefix: bytes = b"") -> io.BufferedReader:
+    """A buffered reader over ``sock`` that first yields ``prefix``.
+
+    ``read(n)`` returns fewer than ``n`` bytes only at EOF, and for a large ``n`` receives straight
+    into the returned ``bytes`` object (no extra copy of big frames).
+    """
+    return io.BufferedReader(_SocketRawIO(sock, prefix), _READ_BUFFER)
+
+
+def send_parts(sock: socket.socket, parts: Sequence[Buffer]) -> None:
+    """Send the concatenation of ``parts`` with ``sendmsg``, without joining them."""
+    pending: list[Buffer] = [part for part in parts if _nbytes(part)]
+    start = 0
+    while start < len(pending):
+        sent = sock.sendmsg(pending[start : start + _MAX_IOV])
+        start = _advance(pending, start, sent)
+
+
+def _advance(pending: list[Buffer], start: int, sent: int) -> int:
+    """Index of the first part not fully sent; a partly sent part is trimmed in place."""
+    while sent:
+        size = _nbytes(pending[start])
+        if sent < size:
+            pending[start] = memoryview(pending[start]).cast("B")[sent:]
+            return start
+        sent -= size
+        start += 1
+    return start
+
+
+def frame_parts(parts: Sequence[Buffer]) -> list[Buffer]:
+    """``parts`` prefixed with their total length as a ``u32`` (one SASL-transport frame)."""
+    return [_U32.pack(sum(_nbytes(part) for part in parts)), *parts]
+
+
+def _nbytes(part: Buffer) -> int:
+    return part.nbytes if isinstance(part, memoryview) else len(part)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already disconnected
+
+
+# --- connections -------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class ConnectionContext:
+    """What a handler knows about its connection; close callbacks run exactly once."""
+
+    connection_id: int
+    client_host: str
+    client_port: int
+    user: str | None
+    transport: str
+    _callbacks: list[CloseCallback] = field(default_factory=list, init=False, repr=False)
+    _closed: bool = field(default=False, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def add_close_callback(self, callback: CloseCallback) -> None:
+        """Run ``callback`` when the connection ends (at once if it already has)."""
+        with self._lock:
+            if not self._closed:
+                self._callbacks.append(callback)
+                return
+        self._run(callback)
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            self._run(callback)
+
+    def _run(self, callback: CloseCallback) -> None:
+        try:
+            callback()
+        except Exception:
+            logger.exception("close callback of connection %d failed", self.connection_id)
+
+
+@dataclass(eq=False)
+class _Connection:
+    connection_id: int
+    sock: socket.socket
+    client_host: str
+    client_port: int
+    thread: threading.Thread | None = None
+    context: ConnectionContext | None = None
+
+    def describe(self) -> str:
+        return f"connection {self.connection_id} from {self.client_host}:{self.client_port}"
+
+
+class _ClientGone(Exception):
+    """The client disconnected; nothing to report beyond a debug line."""
+
+
+# --- the server --------------------------------------------------------------------------------
+
+
+class ThriftServer:
+    """Serves TCLIService over the binary transport (SASL PLAIN and/or NOSASL on one port)."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        handler_factory: Callable[[ConnectionContext], object],
+        authenticate: Authenticator | None = None,
+        allow_nosasl: bool = False,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_workers: int = 999,
+        login_timeout_s: float = 20.0,
+        max_sasl_payload: int = DEFAULT_MAX_PAYLOAD,
+        name: str = "thrift-binary",
+    ) -> None:
+        if authenticate is None and not allow_nosasl:
+            raise ValueError("no transport allowed: set authenticate and/or allow_nosasl")
+        if max_workers < 1 or max_message_size < 1 or login_timeout_s <= 0:
+            raise ValueError("max_workers, max_message_size and login_timeout_s must be positive")
+        self._host = host
+        self._requested_port = port
+        self._handler_factory = handler_factory
+        self._authenticate = authenticate
+        self._allow_nosasl = allow_nosasl
+        self._max_message_size = max_message_size
+        self._login_timeout_s = login_timeout_s
+        self._max_sasl_payload = max_sasl_payload
+        self._name = name
+        self._slots = threading.Semaphore(max_workers)
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._connections: dict[int, _Connection] = {}
+        self._ids = itertools.count(1)
+        self._listener: socket.socket | None = None
+        self._accept_thread: threading.Thread | None = None
+        self._port: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def port(self) -> int:
+        """The bound port (the ephemeral one when constructed with port 0)."""
+        if self._port is None:
+            raise RuntimeError(f"{self._name} is not started")
+        return self._port
+
+    @property
+    def connection_count(self) -> int:
+        with self._lock:
+            return len(self._connections)
+
+    def start(self) -> None:
+        if self._listener is not None or self._stopping.is_set():
+            raise RuntimeError(f"{self._name} can be started only once")
+        self._listener = _listen(self._host, self._requested_port)
+        self._port = self._listener.getsockname()[1]
+        self._accept_thread = threading.Thread(
+            target=self._accept_loop, name=f"{self._name}-accept", daemon=True
+        )
+        self._accept_thread.start()
+        logger.info("%s listening on %s:%d", self._name, self._host, self._port)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop accepting, disconnect every client and run their close callbacks."""
+        deadline = time.monotonic() + timeout_s
+        self._stopping.set()
+        self._slots.release()  # wakes the acceptor if it waits for a free slot
+        if self._listener is not None:
+            _shutdown(self._listener)  # wakes a blocked accept() (closing alone does not)
+            self._listener.close()
+        if self._accept_thread is not None:
+            self._accept_thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            connections = list(self._connections.values())
+        for connection in connections:
+            _shutdown(connection.sock)
+        for connection in connections:
+            self._join(connection, deadline)
+        logger.info("%s stopped", self._name)
+
+    def _join(self, connection: _Connection, deadline: float) -> None:
+        if connection.thread is not None:
+            connection.thread.join(max(0.0, deadline - time.monotonic()))
+            if connection.thread.is_alive():
+                logger.warning("%s did not finish before the stop timeout", connection.describe())
+        # Normally done by the connection's own thread; this covers one stuck in a handler.
+        if connection.context is not None:
+            connection.context._close()
+
+    # --- accepting ---
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while True:
+            self._slots.acquire()
+            if self._stopping.is_set():
+                return
+            try:
+                sock, address = self._listener.accept()
+            except OSError as exc:
+                self._slots.release()
+                if self._stopping.is_set():
+                    return
+                # E.g. EMFILE: back off instead of spinning; the backlog keeps the client.
+                logger.warning("%s accept failed: %s", self._name, exc)
+                time.sleep(0.1)
+                continue
+            self._spawn(sock, address)
+
+    def _spawn(self, sock: socket.socket, address: Any) -> None:
+        connection = _Connection(next(self._ids), sock, str(address[0]), int(address[1]))
+        thread = threading.Thread(
+            target=self._run_connection,
+            args=(connection,),
+            name=f"{self._name}-conn-{connection.connection_id}",
+            daemon=True,
+        )
+        connection.thread = thread
+        with self._lock:
+            self._connections[connection.connection_id] = connection
+        try:
+            thread.start()
+        except RuntimeError:
+            logger.exception("cannot start a thread for %s", connection.describe())
+            self._finish(connection)
+
+    # --- one connection ---
+
+    def _run_connection(self, connection: _Connection) -> None:
+        logger.debug("%s accepted", connection.describe())
+        try:
+            self._serve(connection)
+        except _ClientGone as exc:
+            logger.debug("%s closed by the client %s", connection.describe(), exc)
+        except ProtocolError as exc:
+            logger.warning("closing %s: %s", connection.describe(), exc)
+        except OSError as exc:
+            level = logging.DEBUG if self._stopping.is_set() else logging.INFO
+            logger.log(level, "%s dropped: %s", connection.describe(), exc)
+        except Exception:
+            logger.exception("closing %s after an unexpected error", connection.describe())
+        finally:
+            self._finish(connection)
+
+    def _finish(self, connection: _Connection) -> None:
+        try:
+            connection.sock.close()
+        finally:
+            if connection.context is not None:
+                connection.context._close()
+            with self._lock:
+                self._connections.pop(connection.connection_id, None)
+            self._slots.release()
+            logger.debug("%s finished", connection.describe())
+
+    def _serve(self, connection: _Connection) -> None:
+        sock = connection.sock
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # No read timeout after login: keepalive is what notices a vanished idle client.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        deadline = time.monotonic() + self._login_timeout_s
+        first = self._peek_first_byte(sock, deadline)
+        if first == BINARY_VERSION_BYTE and self._allow_nosasl:
+            sock.settimeout(None)
+            handler = self._open(connection, None, "NOSASL")
+            self._serve_unframed(sock, Dispatcher(handler))
+            return
+        if self._authenticate is None:
+            raise ProtocolError(f"first byte {first:#04x} is not a NOSASL message (SASL disabled)")
+        user, trailing = self._negotiate(sock, deadline)
+        sock.settimeout(None)
+        handler = self._open(connection, user, "SASL")
+        dispatcher = Dispatcher(handler)
+        self._serve_framed(sock, dispatcher, trailing)
+
+    def _peek_first_byte(self, sock: socket.socket, deadline: float) -> int:
+        first = self._recv_before(sock, deadline, 1, socket.MSG_PEEK)
+        return first[0]
+
+    def _recv_before(
+        self, sock: socket.socket, deadline: float, size: int, flags: int = 0
+    ) -> bytes:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProtocolError(f"no login within {self._login_timeout_s:g} s")
+        sock.settimeout(remaining)
+        try:
+            data = sock.recv(size, flags)
+        except TimeoutError:
+            raise ProtocolError(f"no login within {self._login_timeout_s:g} s") from None
+        if not data:
+            raise _ClientGone("before login")
+        return data
+
+    def _negotiate(self, sock: socket.socket, deadline: float) -> tuple[str, bytes]:
+        """Run the SASL PLAIN negotiation; return the user and any bytes received after it."""
+        machine = SaslServer(self._checked_authenticate, self._max_sasl_payload)
+        while True:
+            event = machine.next_event()
+            if isinstance(event, NeedData):
+                machine.receive_data(self._recv_before(sock, deadline, 4096))
+            elif isinstance(event, Authenticated):
+                sock.sendall(event.reply)
+                return event.user, machine.trailing_data
+            else:
+                if event.reply:
+                    sock.sendall(event.reply)
+                raise ProtocolError(f"SASL negotiation failed: {event.reason}")
+
+    def _checked_authenticate(self, user: str, password: str) -> str:
+        assert self._authenticate is not None
+        try:
+            return self._authenticate(user, password)
+        except AuthenticationError:
+            raise
+        except Exception as exc:
+            # A server fault (e.g. LDAP unreachable): full details in our log, none to the client.
+            logger.exception("authenticating user %r failed", user)
+            raise AuthenticationError("Error validating the login") from exc
+
+    def _open(self, connection: _Connection, user: str | None, transport: str) -> object:
+        context = ConnectionContext(
+            connection.connection_id,
+            connection.client_host,
+            connection.client_port,
+            user,
+            transport,
+        )
+        connection.context = context
+        logger.debug("%s logged in over %s as %r", connection.describe(), transport, user)
+        return self._handler_factory(context)
+
+    def _serve_framed(self, sock: socket.socket, dispatcher: Dispatcher, trailing: bytes) -> None:
+        reader = open_reader(sock, trailing)
+        limit = self._max_message_size
+        while True:
+            header = reader.read(4)
+            if len(header) < 4:
+                raise _ClientGone("between frames" if not header else "inside a frame header")
+            (length,) = _U32.unpack(header)
+            if length > limit:
+                raise ProtocolError(
+                    f"frame of {length} bytes exceeds "
+                    f"kyuubi.frontend.thrift.max.message.size ({limit})"
+                )
+            frame = reader.read(length)
+            if len(frame) < length:
+                raise _ClientGone(f"inside a frame ({len(frame)} of {length} bytes)")
+            send_parts(sock, frame_parts(dispatcher.process_frame(frame)))
+
+    def _serve_unframed(self, sock: socket.socket, dispatcher: Dispatcher) -> None:
+        handle = TSocket()
+        handle.setHandle(sock)
+        limit = self._max_message_size
+        iprot = TBinaryProtocolAccelerated(
+            TBufferedTransport(handle, _READ_BUFFER),
+            strictRead=True,
+            fallback=False,
+            string_length_limit=limit,
+            container_length_limit=limit,
+        )
+        while True:
+            try:
+                reply = dispatcher.process_stream(iprot)
+            except TTransportException as exc:
+                raise _ClientGone(f"({exc})") from exc
+            send_parts(sock, reply)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(LISTEN_BACKLOG)
+    except OSError:
+        listener.close()
+        raise
+    return listener
