@@ -435,7 +435,7 @@ class Dispatcher:
                 return self._unknown(name, message_type, seqid)
             method, function = bound
             args = method.args_class()
-            args.read(iprot)
+            args.read(_strict_reader(iprot) if method.replacements is not None else iprot)
         except TTransportException as exc:
             if exc.type not in _SIZE_ERRORS:
                 raise
@@ -517,3 +517,18 @@ def _describe(exc: BaseException) -> str:
 
 def _message(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
+
+
+def _strict_reader(iprot: TBinaryProtocol) -> TBinaryProtocol:
+    """A pure-Python reader over the same stream, for requests that carry strings.
+
+    fastbinary replaces invalid UTF-8 with U+FFFD, and on an unframed stream the raw bytes are
+    gone once decoded, so the framed path's replacement count cannot be done. The pure-Python
+    reader raises UnicodeDecodeError instead; these requests are small, so the cost is tiny.
+    """
+    return TBinaryProtocol(
+        iprot.trans,
+        strictRead=True,
+        string_length_limit=iprot.string_length_limit,
+        container_length_limit=iprot.container_length_limit,
+    )

@@ -469,6 +469,23 @@ def test_invalid_utf8_in_a_framed_request_is_answered_and_the_connection_survive
     sock.close()
 
 
+def test_invalid_utf8_on_a_nosasl_stream_closes_that_connection_unexecuted(
+    server: ThriftServer, harness: Harness
+) -> None:
+    sock = raw_socket(server.port)
+    statement = call_message(
+        "ExecuteStatement", ttypes.TExecuteStatementReq(SESSION, "SELECT 'xx'")
+    )
+    sock.sendall(statement.replace(b"'xx'", b"'\xff\xfe'"))
+    assert_closed(sock)
+    assert harness.statements == []
+    transport, client = nosasl_client(server.port)
+    try:
+        assert client.GetInfo(INFO).infoValue.stringValue == "None/NOSASL"
+    finally:
+        transport.close()
+
+
 def test_oversized_frame_closes_that_connection_only(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
