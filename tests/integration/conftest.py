@@ -69,3 +69,19 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlapdServer]:
         pytest.fail(str(exc), pytrace=False)
     yield server
     server.stop()
+
+
+# -- the Spark SQL engine: one real engine subprocess (helper: engine_process.py) --------------
+from engine_process import EngineProcess, start_engine  # noqa: E402  (kept with its fixture)
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
+    """ONE real engine for the whole session (local[2], UI off, 127.0.0.1, ephemeral port,
+    authentication NONE: pyhive's SASL PLAIN and impyla's NOSASL both work, any password).
+    ``.host``, ``.port``, ``.pid``, ``.log_text()``. Never stopped by an idle timeout; SIGTERM
+    at the end of the session. Tests must not break it (use a session of their own)."""
+    log_path = tmp_path_factory.mktemp("engine") / "engine.log"
+    process = start_engine(log_path, {"kyuubi.session.engine.idle.timeout": "0"})
+    yield process
+    process.stop()

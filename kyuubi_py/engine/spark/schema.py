@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from pyspark.sql.types import (
     ArrayType,
@@ -51,18 +50,8 @@ from pyspark.sql.types import (
     YearMonthIntervalType,
 )
 
-# Re-exported from the modules they moved to, for existing importers of this module.
-from kyuubi_py.engine.spark._geometry import wkb_to_wkt as wkb_to_wkt
-from kyuubi_py.engine.spark._java_float import (
-    DEFAULT_JAVA_VERSION as DEFAULT_JAVA_VERSION,
-    java_fp_string as java_fp_string,
-)
-from kyuubi_py.engine.spark._timezone import load_zone as load_zone
 from kyuubi_py.protocol.rowset import ColumnKind
 from kyuubi_py.protocol.tcli import V8, ttypes
-
-if TYPE_CHECKING:
-    from kyuubi_py.engine.spark.values import to_wire_array as to_wire_array
 
 _TTypeId = ttypes.TTypeId
 _V3: int = ttypes.TProtocolVersion.HIVE_CLI_SERVICE_PROTOCOL_V3
@@ -320,28 +309,14 @@ def _months_sql(expr: str, dt: YearMonthIntervalType) -> str:
     return f"(extract(YEAR FROM {expr}) * 12 + extract(MONTH FROM {expr}))"
 
 
-def __getattr__(name: str) -> object:
-    """``to_wire_array``, re-exported lazily: values.py imports this module (``column_kind``)."""
-    if name == "to_wire_array":
-        from kyuubi_py.engine.spark.values import to_wire_array
-
-        return to_wire_array
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "CHAR_VARCHAR_METADATA_KEY",
-    "DEFAULT_JAVA_VERSION",
     "collect_sql",
     "column_desc",
     "column_kind",
     "field_desc",
-    "java_fp_string",
-    "load_zone",
     "needs_string_cast",
     "quote_identifier",
     "table_schema",
-    "to_wire_array",
     "type_id",
-    "wkb_to_wkt",
 ]
