@@ -94,6 +94,11 @@ class DiscoveryClient(Protocol):
         """Create ``path`` and its parents as persistent nodes if absent."""
         ...
 
+    def create_if_absent(self, path: str, data: bytes) -> bytes:
+        """Create ``path`` (and its parents) as a persistent node holding ``data`` unless it
+        exists; return the data the node holds afterwards (ours, or the first creator's)."""
+        ...
+
     def get_data(self, path: str) -> bytes | None:
         """The data of ``path``; ``None`` when it is absent."""
         ...

@@ -22,7 +22,13 @@ from functools import partial
 from typing import Any
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import ConnectionLoss, KazooException, LockTimeout, NoNodeError
+from kazoo.exceptions import (
+    ConnectionLoss,
+    KazooException,
+    LockTimeout,
+    NodeExistsError,
+    NoNodeError,
+)
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import EventType, KazooState
 
@@ -276,6 +282,17 @@ class ZooKeeperDiscoveryClient:
         zk = self._client()
         with _translated(f"creating {path}"):
             zk.retry(zk.ensure_path, path)
+
+    def create_if_absent(self, path: str, data: bytes) -> bytes:
+        zk = self._client()
+        with _translated(f"creating {path}"):
+            try:
+                zk.retry(zk.create, path, data, makepath=True)
+                return data
+            except NodeExistsError:
+                # Created by another client first (or by our own retried call): theirs wins.
+                stored, _ = zk.retry(zk.get, path)
+                return bytes(stored)
 
     def get_data(self, path: str) -> bytes | None:
         zk = self._client()

@@ -163,6 +163,11 @@ class ThriftClientConnection:
             seqid = self._send(method, req)
             return self._guarded(lambda: self._read_raw(method, seqid))
 
+    def set_timeout(self, timeout_s: float | None) -> None:
+        """Timeout of later calls (``None``: none); e.g. a short one for the handshake, then the
+        request timeout."""
+        self._sock.settimeout(timeout_s)
+
     def close(self) -> None:
         """Close the connection; a call blocked in another thread fails at once."""
         self._closed = True

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from ldap_server import SlapdServer, free_port
+from support.ldap_server import SlapdServer, free_port
 
 from kyuubi_py.auth import conf as auth_keys, ldap as ldap_module
 from kyuubi_py.auth.ldap import LdapAuthenticationProvider

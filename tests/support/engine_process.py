@@ -123,8 +123,9 @@ def start_engine(
     child_env = {k: v for k, v in os.environ.items() if k != "KYUUBI_ENGINE_SECRET"}
     child_env.update(env or {})
     log = open(log_path, "ab")  # noqa: SIM115 - closed by the drain thread's owner at exit
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, env=child_env,
-                               cwd=workdir, start_new_session=True)
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=log, env=child_env, cwd=workdir, start_new_session=True
+    )
     began = time.monotonic()
     try:
         match = _wait_ready(process, log, timeout_s)
@@ -136,8 +137,10 @@ def start_engine(
             f"engine not ready after {time.monotonic() - began:.0f}s; log tail:\n{tail}"
         ) from None
     assert process.stdout is not None
-    drain = threading.Thread(target=_copy, args=(process.stdout, log), name="engine-stdout",
-                             daemon=True)
+    drain = threading.Thread(
+        target=_copy, args=(process.stdout, log), name="engine-stdout", daemon=True
+    )
     drain.start()
-    return EngineProcess(match.group("host").decode(), int(match.group("port")), process,
-                         log_path, drain)
+    return EngineProcess(
+        match.group("host").decode(), int(match.group("port")), process, log_path, drain
+    )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_process import EngineProcess, start_engine
+from support.engine_process import EngineProcess, start_engine
 from hs2 import Client, T
 from thrift.protocol.TProtocol import TProtocolException
 from thrift.transport.TTransport import TTransportException

@@ -1,0 +1,156 @@
+"""The gateway's connection to one engine, for one gateway session.
+
+SASL PLAIN with the session user as user (the engine's session user and ``current_user()``) and
+the engine secret as password. Small replies (OpenSession, ExecuteStatement, metadata calls) are
+decoded and checked with :func:`raise_for_status`; status polls, fetches, cancel, close and
+GetInfo are relayed as the engine's raw reply bytes (:meth:`EngineClient.relay`).
+
+When the connection fails the client is *broken*: the stream is out of step or the engine is
+gone, so every later call fails at once with the same clear error, and only this session is
+affected.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from thrift.Thrift import TApplicationException
+from thrift.transport.TTransport import TTransportException
+
+from kyuubi_py.errors import AuthenticationError, KyuubiSQLError, ProtocolError
+from kyuubi_py.protocol.dispatch import RawMessage
+from kyuubi_py.protocol.handles import OperationHandle, SessionHandle
+from kyuubi_py.protocol.status import raise_for_status
+from kyuubi_py.protocol.tcli import ttypes
+from kyuubi_py.server.engine_manager import EngineUnavailableError, StaleEngineError
+from kyuubi_py.transport.client import ThriftClientConnection
+
+log = logging.getLogger(__name__)
+
+#: SQL state of "connection failure" (the engine behind the session is gone).
+CONNECTION_FAILURE_SQL_STATE = "08S01"
+
+
+def _unreachable(address: str, detail: str) -> KyuubiSQLError:
+    return KyuubiSQLError(
+        f"The engine of this session is no longer reachable ({address}: {detail}); "
+        "open a new session",
+        CONNECTION_FAILURE_SQL_STATE,
+    )
+
+
+def _is_refused(exc: TTransportException) -> bool:
+    return isinstance(getattr(exc, "inner", None), ConnectionRefusedError)
+
+
+def connect_engine(
+    host: str,
+    port: int,
+    *,
+    user: str,
+    secret: str,
+    connect_timeout_s: float,
+    timeout_s: float | None,
+) -> EngineClient:
+    """Connect and authenticate within ``connect_timeout_s`` (a hung engine must not hang the
+    session being opened); later calls wait ``timeout_s`` (``None``: no limit).
+    :class:`StaleEngineError` when nothing listens there."""
+    try:
+        connection = ThriftClientConnection(
+            host,
+            port,
+            user=user,
+            password=secret,
+            sasl=True,
+            connect_timeout_s=connect_timeout_s,
+            timeout_s=connect_timeout_s,
+        )
+    except (TTransportException, AuthenticationError, ProtocolError, OSError) as exc:
+        raise _connect_error(f"{host}:{port}", exc) from None
+    connection.set_timeout(timeout_s)
+    return EngineClient(connection, f"{host}:{port}")
+
+
+def _connect_error(address: str, exc: Exception) -> KyuubiSQLError:
+    if isinstance(exc, TTransportException) and _is_refused(exc):
+        return StaleEngineError(f"connection to {address} refused", CONNECTION_FAILURE_SQL_STATE)
+    if isinstance(exc, AuthenticationError):
+        # Another deployment's engine, or one started with another secret: never ours to use.
+        return KyuubiSQLError(
+            f"The engine at {address} refused the gateway's credentials ({exc}); it was started "
+            "with another engine secret",
+            CONNECTION_FAILURE_SQL_STATE,
+        )
+    message = f"Cannot connect to the engine at {address}: {exc}"
+    if isinstance(exc, ProtocolError):
+        return KyuubiSQLError(message, CONNECTION_FAILURE_SQL_STATE)
+    # A reset or timeout in the handshake: the engine may be stopping; another attempt decides.
+    return EngineUnavailableError(message, CONNECTION_FAILURE_SQL_STATE)
+
+
+class EngineClient:
+    def __init__(self, connection: ThriftClientConnection, address: str) -> None:
+        self._connection = connection
+        self.address = address
+        self.broken_reason: str | None = None
+
+    @property
+    def broken(self) -> bool:
+        return self.broken_reason is not None
+
+    def close(self) -> None:
+        self._connection.close()
+
+    # -- calls ---------------------------------------------------------------------------------
+    def call(self, method: str, req: Any) -> Any:
+        """A decoded call; transport failures break the client."""
+        self._check_usable()
+        try:
+            return self._connection.call(method, req)
+        except TApplicationException as exc:
+            raise KyuubiSQLError(f"The engine failed {method}: {exc}", "HY000") from None
+        except (TTransportException, ProtocolError, OSError) as exc:
+            raise self._break(method, exc) from None
+
+    def relay(self, method: str, req: Any) -> RawMessage:
+        """The engine's reply message to ``method``, undecoded."""
+        self._check_usable()
+        try:
+            return RawMessage([self._connection.call_raw(method, req)])
+        except (TTransportException, ProtocolError, OSError) as exc:
+            raise self._break(method, exc) from None
+
+    def _check_usable(self) -> None:
+        if self.broken_reason is not None:
+            raise _unreachable(self.address, self.broken_reason)
+
+    def _break(self, method: str, exc: BaseException) -> KyuubiSQLError:
+        self.broken_reason = str(exc) or type(exc).__name__
+        log.warning("Engine %s failed during %s: %s", self.address, method, self.broken_reason)
+        self._connection.close()
+        return _unreachable(self.address, self.broken_reason)
+
+    # -- typed helpers -------------------------------------------------------------------------
+    def open_session(
+        self, protocol: int, user: str, configuration: Mapping[str, str]
+    ) -> ttypes.TOpenSessionResp:
+        req = ttypes.TOpenSessionReq(
+            client_protocol=protocol, username=user, configuration=dict(configuration)
+        )
+        resp = self.call("OpenSession", req)
+        raise_for_status(resp.status)
+        return resp
+
+    def close_session(self, handle: SessionHandle) -> None:
+        resp = self.call("CloseSession", ttypes.TCloseSessionReq(sessionHandle=handle.to_thrift()))
+        raise_for_status(resp.status)
+
+    def new_operation(self, method: str, req: Any) -> OperationHandle:
+        """ExecuteStatement or a metadata call: the engine's operation handle."""
+        resp = self.call(method, req)
+        raise_for_status(resp.status)
+        if resp.operationHandle is None:
+            raise KyuubiSQLError(f"The engine's {method} reply has no operation handle", "HY000")
+        return OperationHandle.from_thrift(resp.operationHandle)
