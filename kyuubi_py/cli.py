@@ -12,34 +12,13 @@ Configuration: built-in defaults < ``$KYUUBI_CONF_DIR/kyuubi-defaults.conf`` (or
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
 from kyuubi_py import __version__
 from kyuubi_py.config.conf import KyuubiConf, load_conf
 from kyuubi_py.errors import ConfigError
-
-LOG_FORMAT = "%(asctime)s %(levelname)s [%(threadName)s] %(name)s: %(message)s"
-#: Third-party loggers that are chatty at INFO (py4j traces every call; pyspark logs a full JVM
-#: stack trace at ERROR for each failing query, which the engine reports in one line itself).
-_QUIET_LOGGERS = {"py4j": logging.WARNING, "kazoo": logging.WARNING,
-                  "SQLQueryContextLogger": logging.CRITICAL}
-
-
-def configure_logging(level: str | None = None) -> None:
-    """Log to stderr (stdout is for the one-line readiness messages). Idempotent: a second
-    call without ``level`` keeps what the first one set."""
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        root.addHandler(handler)
-        root.setLevel((level or "INFO").upper())
-    elif level is not None:
-        root.setLevel(level.upper())
-    for name, quiet_level in _QUIET_LOGGERS.items():
-        logging.getLogger(name).setLevel(quiet_level)
+from kyuubi_py.log import configure_logging
 
 
 def _run_server(conf: KyuubiConf) -> int:
@@ -70,13 +49,22 @@ COMMANDS: dict[str, tuple[str, Callable[[KyuubiConf], int]]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kyuubi-py", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"kyuubi_py {__version__}")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: INFO")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="default: INFO",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, _) in COMMANDS.items():
         command = commands.add_parser(name, help=help_text)
-        command.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
-                             help="a configuration entry (repeatable)")
+        command.add_argument(
+            "--conf",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a configuration entry (repeatable)",
+        )
     return parser
 
 

@@ -150,3 +150,14 @@ def load_conf(cli_pairs: Iterable[str] = (), conf_dir: Path | None = None) -> Ky
     if directory is not None and (directory / DEFAULTS_FILE_NAME).exists():
         conf.load_defaults_file(directory / DEFAULTS_FILE_NAME)
     return conf
+
+
+def read_secret_file(path: str, key: str) -> str:
+    """The secret held in ``path`` (named by config ``key``), stripped; a clear error otherwise."""
+    try:
+        secret = Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {key} {path}: {exc.strerror}") from None
+    if not secret:
+        raise ConfigError(f"{key} {path} is empty")
+    return secret

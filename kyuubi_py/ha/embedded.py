@@ -20,7 +20,7 @@ import threading
 import time
 from contextlib import suppress
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import IO
 
 from kyuubi_py.config.conf import KyuubiConf
@@ -35,6 +35,7 @@ from kyuubi_py.ha.conf import (
     ZK_TICK_TIME,
 )
 from kyuubi_py.ha.zookeeper import ZooKeeperDiscoveryClient
+from kyuubi_py.service.lifecycle import stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -308,24 +309,18 @@ def run_embedded_zookeeper(conf: KyuubiConf) -> int:
     status. Must be called on the main thread (it installs signal handlers)."""
     server = embedded_zookeeper_from_conf(conf)
     stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.start()
-        print(f"ZooKeeper is ready at {server.connect_string}", flush=True)
-        log.info("Embedded ZooKeeper logs to %s", server.log_file)
-        while not stop_requested.wait(1.0):
-            if not server.is_running:
-                log.error("Embedded ZooKeeper exited unexpectedly; see %s", server.log_file)
-                return 1
-        return 0
+        with stop_signals(lambda _signum: stop_requested.set()):
+            server.start()
+            print(f"ZooKeeper is ready at {server.connect_string}", flush=True)
+            log.info("Embedded ZooKeeper logs to %s", server.log_file)
+            while not stop_requested.wait(1.0):
+                if not server.is_running:
+                    log.error("Embedded ZooKeeper exited unexpectedly; see %s", server.log_file)
+                    return 1
+            return 0
     except DiscoveryError as exc:
         log.error("%s", exc)
         return 1
     finally:
         server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

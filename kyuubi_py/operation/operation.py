@@ -214,8 +214,12 @@ class Operation(abc.ABC):
 
     def _fail(self, exc: Exception) -> None:
         if self.is_terminal:
-            log.debug("%r ended while running; ignoring %s: %s", self, type(exc).__name__,
-                      _first_line(str(exc)))
+            log.debug(
+                "%r ended while running; ignoring %s: %s",
+                self,
+                type(exc).__name__,
+                _first_line(str(exc)),
+            )
             return
         error = self._to_sql_error(exc)
         if self._set_state(_S.ERROR, error):

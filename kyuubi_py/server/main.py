@@ -11,11 +11,9 @@ so they are stopped too.
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 import threading
 from collections.abc import Callable
-from types import FrameType
 
 from kyuubi_py import __version__
 from kyuubi_py.auth.provider import PasswdAuthenticationProvider
@@ -35,7 +33,7 @@ from kyuubi_py.server.engine_ref import make_group_of, server_user
 from kyuubi_py.server.launcher import LaunchLimiter
 from kyuubi_py.server.router import SessionRouter
 from kyuubi_py.server.secret import resolve_engine_secret
-from kyuubi_py.service.lifecycle import Service
+from kyuubi_py.service.lifecycle import Service, stop_signals
 from kyuubi_py.service.thrift_service import ThriftFrontendService
 
 log = logging.getLogger(__name__)
@@ -185,23 +183,21 @@ def run(conf: KyuubiConf) -> int:
     main thread: it installs signal handlers."""
     stop_requested = threading.Event()
 
-    def request_stop(signum: int, frame: FrameType | None) -> None:
+    def request_stop(signum: int) -> None:
         log.info("Received signal %d, stopping", signum)
         stop_requested.set()
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     server = KyuubiServer()
     try:
-        server.initialize(conf)
-        server.start()
-        log.info("kyuubi_py gateway listening on %s:%d", server.host, server.port)
-        while not stop_requested.wait(1.0) and not server.drained:
-            pass
-        return 0
+        with stop_signals(request_stop):
+            server.initialize(conf)
+            server.start()
+            log.info("kyuubi_py gateway listening on %s:%d", server.host, server.port)
+            while not stop_requested.wait(1.0) and not server.drained:
+                pass
+            return 0
     except KyuubiError as exc:
         log.error("The gateway failed: %s", exc)
         return 1
     finally:
         server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -18,11 +18,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from pathlib import Path
 from typing import Protocol
 
 from kyuubi_py.config import keys
-from kyuubi_py.config.conf import KyuubiConf
+from kyuubi_py.config.conf import KyuubiConf, read_secret_file
 from kyuubi_py.errors import ConfigError
 from kyuubi_py.ha.conf import HA_NAMESPACE
 from kyuubi_py.server.conf import ENGINE_SECRET_NODE
@@ -44,16 +43,6 @@ def secret_node_path(conf: KyuubiConf) -> str:
     return f"/{namespace}_secret"
 
 
-def _from_file(path: str) -> str:
-    try:
-        value = Path(path).expanduser().read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"Cannot read kyuubi.engine.secret.file {path}: {exc.strerror}") from None
-    if not value:
-        raise ConfigError(f"kyuubi.engine.secret.file {path} is empty")
-    return value
-
-
 def resolve_engine_secret(conf: KyuubiConf, store: SecretNodeStore) -> str:
     from_env = os.environ.get(keys.ENGINE_SECRET_ENV, "").strip()
     if from_env:
@@ -62,7 +51,7 @@ def resolve_engine_secret(conf: KyuubiConf, store: SecretNodeStore) -> str:
     path = conf.get(keys.ENGINE_SECRET_FILE)
     if path:
         log.info("Engine secret taken from %s", path)
-        return _from_file(path)
+        return read_secret_file(path, keys.ENGINE_SECRET_FILE.key)
     node = secret_node_path(conf)
     data = store.create_if_absent(node, secrets.token_urlsafe(SECRET_BYTES).encode("ascii"))
     value = data.decode("utf-8", "replace").strip()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import enum
 import logging
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from kyuubi_py.config.conf import KyuubiConf
 from kyuubi_py.errors import KyuubiError
@@ -83,3 +86,19 @@ def _stop_quietly(service: Service) -> None:
         service.stop()
     except Exception:  # noqa: BLE001 - one child failing to stop must not keep others running
         log.exception("Error stopping service %s", service.name)
+
+
+@contextmanager
+def stop_signals(on_signal: Callable[[int], None]) -> Iterator[None]:
+    """Route SIGINT and SIGTERM to ``on_signal(signum)`` while the block runs, then restore the
+    previous handlers. Main thread only (Python delivers signals there)."""
+
+    def handle(signum: int, _frame: object) -> None:
+        on_signal(signum)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -89,8 +89,17 @@ class SparkSQLBackendService(CompositeService):
         user = session_user(caller, username)
 
         def create(handle: SessionHandle) -> SparkSQLSession:
-            return SparkSQLSession(handle, caller, user, protocol, configuration, self.spark,
-                                   self.conf, self._current_user, self.sessions.clock)
+            return SparkSQLSession(
+                handle,
+                caller,
+                user,
+                protocol,
+                configuration,
+                self.spark,
+                self.conf,
+                self._current_user,
+                self.sessions.clock,
+            )
 
         session = self.sessions.open_session(caller, create)
         return OpenedSession(session.handle, protocol, session.response_configuration())
@@ -98,8 +107,9 @@ class SparkSQLBackendService(CompositeService):
     def close_session(self, caller: Caller, session: SessionHandle) -> None:
         self.sessions.close_session(caller, session)
 
-    def get_info(self, caller: Caller, session: SessionHandle, info_type: int
-                 ) -> ttypes.TGetInfoValue:
+    def get_info(
+        self, caller: Caller, session: SessionHandle, info_type: int
+    ) -> ttypes.TGetInfoValue:
         opened = self.sessions.get_session(caller, session)
         info = ServerInfo(
             dbms_name=self.conf.get(ENGINE_INFO_DBMS_NAME) or "Spark SQL",
@@ -117,8 +127,9 @@ class SparkSQLBackendService(CompositeService):
                 self._keywords = keyword_csv([str(row[0]) for row in rows])
             return self._keywords
 
-    def set_client_info(self, caller: Caller, session: SessionHandle,
-                        configuration: Mapping[str, str]) -> None:
+    def set_client_info(
+        self, caller: Caller, session: SessionHandle, configuration: Mapping[str, str]
+    ) -> None:
         # STS answers SUCCESS and only logs it; kept on the session for diagnostics.
         opened = self.sessions.get_session(caller, session)
         opened.client_info.update(configuration)
@@ -145,8 +156,9 @@ class SparkSQLBackendService(CompositeService):
         for key, value in conf_overlay.items():
             opened.spark.conf.set(key, value)  # Hive applies confOverlay to the session
         timeout = self.operations.effective_timeout(query_timeout_s)
-        operation = ExecuteStatement(opened, statement, run_async=run_async,
-                                     query_timeout_s=timeout)
+        operation = ExecuteStatement(
+            opened, statement, run_async=run_async, query_timeout_s=timeout
+        )
         self.progress.watch(operation)
         return self._submit(opened, operation)
 
@@ -158,14 +170,21 @@ class SparkSQLBackendService(CompositeService):
         opened = self.sessions.get_session(caller, session)
         return self._submit(opened, metadata.GetCatalogs(opened))
 
-    def get_schemas(self, caller: Caller, session: SessionHandle, catalog: str | None,
-                    schema: str | None) -> OperationHandle:
+    def get_schemas(
+        self, caller: Caller, session: SessionHandle, catalog: str | None, schema: str | None
+    ) -> OperationHandle:
         opened = self.sessions.get_session(caller, session)
         return self._submit(opened, metadata.GetSchemas(opened, schema))
 
-    def get_tables(self, caller: Caller, session: SessionHandle, catalog: str | None,
-                   schema: str | None, table: str | None,
-                   table_types: Sequence[str] | None) -> OperationHandle:
+    def get_tables(
+        self,
+        caller: Caller,
+        session: SessionHandle,
+        catalog: str | None,
+        schema: str | None,
+        table: str | None,
+        table_types: Sequence[str] | None,
+    ) -> OperationHandle:
         opened = self.sessions.get_session(caller, session)
         return self._submit(opened, metadata.GetTables(opened, schema, table, table_types))
 
@@ -173,18 +192,37 @@ class SparkSQLBackendService(CompositeService):
         opened = self.sessions.get_session(caller, session)
         return self._submit(opened, metadata.GetTableTypes(opened))
 
-    def get_columns(self, caller: Caller, session: SessionHandle, catalog: str | None,
-                    schema: str | None, table: str | None, column: str | None) -> OperationHandle:
+    def get_columns(
+        self,
+        caller: Caller,
+        session: SessionHandle,
+        catalog: str | None,
+        schema: str | None,
+        table: str | None,
+        column: str | None,
+    ) -> OperationHandle:
         opened = self.sessions.get_session(caller, session)
         return self._submit(opened, metadata.GetColumns(opened, schema, table, column))
 
-    def get_functions(self, caller: Caller, session: SessionHandle, catalog: str | None,
-                      schema: str | None, function: str) -> OperationHandle:
+    def get_functions(
+        self,
+        caller: Caller,
+        session: SessionHandle,
+        catalog: str | None,
+        schema: str | None,
+        function: str,
+    ) -> OperationHandle:
         opened = self.sessions.get_session(caller, session)
         return self._submit(opened, metadata.GetFunctions(opened, schema, function))
 
-    def get_primary_keys(self, caller: Caller, session: SessionHandle, catalog: str | None,
-                         schema: str | None, table: str | None) -> OperationHandle:
+    def get_primary_keys(
+        self,
+        caller: Caller,
+        session: SessionHandle,
+        catalog: str | None,
+        schema: str | None,
+        table: str | None,
+    ) -> OperationHandle:
         opened = self.sessions.get_session(caller, session)
         return self._submit(opened, metadata.GetPrimaryKeys(opened))
 
@@ -199,8 +237,9 @@ class SparkSQLBackendService(CompositeService):
         return self._submit(opened, metadata.GetCrossReference(opened))
 
     # -- operations ----------------------------------------------------------------------------
-    def get_operation_status(self, caller: Caller, operation: OperationHandle,
-                             progress: bool) -> OperationStatus:
+    def get_operation_status(
+        self, caller: Caller, operation: OperationHandle, progress: bool
+    ) -> OperationStatus:
         op = self.sessions.get_operation(caller, operation)
         if not op.is_terminal:
             op.wait_for_completion(self.operations.status_poll_timeout_s)  # long poll
@@ -212,14 +251,21 @@ class SparkSQLBackendService(CompositeService):
     def close_operation(self, caller: Caller, operation: OperationHandle) -> None:
         self.sessions.close_operation(caller, operation)
 
-    def get_result_set_metadata(self, caller: Caller, operation: OperationHandle
-                                ) -> ttypes.TTableSchema:
+    def get_result_set_metadata(
+        self, caller: Caller, operation: OperationHandle
+    ) -> ttypes.TTableSchema:
         op = self.sessions.get_operation(caller, operation)
         op.require_finished(self.operations.status_poll_timeout_s)
         return op.result_schema()
 
-    def fetch_results(self, caller: Caller, operation: OperationHandle, orientation: int,
-                      max_rows: int, fetch_type: int) -> FetchedRows | Relayed:
+    def fetch_results(
+        self,
+        caller: Caller,
+        operation: OperationHandle,
+        orientation: int,
+        max_rows: int,
+        fetch_type: int,
+    ) -> FetchedRows | Relayed:
         op = self.sessions.get_operation(caller, operation)
         rows = self._fetch_size(max_rows)
         if fetch_type == LOG_FETCH_TYPE:

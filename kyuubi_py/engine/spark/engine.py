@@ -25,7 +25,6 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -34,9 +33,9 @@ import kyuubi_py
 from kyuubi_py.auth.provider import LOGIN_FAILED, validate_user_name
 from kyuubi_py.auth.types import Authenticator, AuthPolicy, build_authenticator
 from kyuubi_py.config import keys
-from kyuubi_py.config.conf import KyuubiConf
+from kyuubi_py.config.conf import KyuubiConf, read_secret_file
 from kyuubi_py.engine.spark.backend import SparkSQLBackendService
-from kyuubi_py.errors import AuthenticationError, ConfigError
+from kyuubi_py.errors import AuthenticationError
 from kyuubi_py.ha.client import ServiceRegistration
 from kyuubi_py.ha.conf import HA_ADDRESSES, HA_NAMESPACE, HA_ZK_CONN_TIMEOUT, HA_ZK_SESSION_TIMEOUT
 from kyuubi_py.ha.paths import engine_node_prefix, engine_space
@@ -66,13 +65,7 @@ def read_engine_secret(conf: KyuubiConf) -> str | None:
     path = conf.get(keys.ENGINE_SECRET_FILE)
     if not path:
         return None
-    try:
-        secret = Path(path).expanduser().read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"Cannot read kyuubi.engine.secret.file {path}: {exc.strerror}") from None
-    if not secret:
-        raise ConfigError(f"kyuubi.engine.secret.file {path} is empty")
-    return secret
+    return read_secret_file(path, keys.ENGINE_SECRET_FILE.key)
 
 
 def secret_authenticator(secret: str) -> Authenticator:
@@ -102,8 +95,10 @@ def build_auth(conf: KyuubiConf) -> tuple[Authenticator | None, bool]:
 def engine_conf(conf: KyuubiConf) -> KyuubiConf:
     """``conf`` with the engine's defaults: an ephemeral port unless one is configured."""
     result = conf.copy()
-    port_keys = (keys.FRONTEND_THRIFT_BINARY_BIND_PORT.key,
-                 *keys.FRONTEND_THRIFT_BINARY_BIND_PORT.alternatives)
+    port_keys = (
+        keys.FRONTEND_THRIFT_BINARY_BIND_PORT.key,
+        *keys.FRONTEND_THRIFT_BINARY_BIND_PORT.alternatives,
+    )
     if not any(key in result for key in port_keys):
         result.set(keys.FRONTEND_THRIFT_BINARY_BIND_PORT.key, "0")
     return result
@@ -126,8 +121,9 @@ class SparkSQLEngine(Service):
     def initialize(self, conf: KyuubiConf) -> None:
         conf = engine_conf(conf)
         authenticate, allow_nosasl = build_auth(conf)
-        self.frontend = ThriftFrontendService(self.backend, authenticate, allow_nosasl,
-                                              name="EngineThriftFrontend")
+        self.frontend = ThriftFrontendService(
+            self.backend, authenticate, allow_nosasl, name="EngineThriftFrontend"
+        )
         self.backend.initialize(conf)
         self.frontend.initialize(conf)
         super().initialize(conf)
@@ -142,8 +138,9 @@ class SparkSQLEngine(Service):
         except BaseException:
             self.stop()
             raise
-        self._checker = threading.Thread(target=self._check_loop, name="kyuubi-engine-idle",
-                                         daemon=True)
+        self._checker = threading.Thread(
+            target=self._check_loop, name="kyuubi-engine-idle", daemon=True
+        )
         self._checker.start()
 
     @property
@@ -201,8 +198,12 @@ class SparkSQLEngine(Service):
         )
         self.discovery.start()
         prefix = engine_node_prefix(
-            self.engine_space(), self.advertised_host, self.port, kyuubi_py.__version__,
-            self.ref_id, self._attributes(),
+            self.engine_space(),
+            self.advertised_host,
+            self.port,
+            kyuubi_py.__version__,
+            self.ref_id,
+            self._attributes(),
         )
         data = f"{self.advertised_host}:{self.port}".encode()
         self.registration = self.discovery.register_service(

@@ -18,17 +18,16 @@ if __name__ == "__main__" and not __package__:
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
-import signal  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
-from types import FrameType  # noqa: E402
 
 from pyspark.sql import SparkSession  # noqa: E402
 
-from kyuubi_py.cli import configure_logging  # noqa: E402
 from kyuubi_py.config import keys  # noqa: E402
 from kyuubi_py.config.conf import KyuubiConf, load_conf  # noqa: E402
 from kyuubi_py.engine.spark.engine import SparkSQLEngine  # noqa: E402
 from kyuubi_py.errors import KyuubiError  # noqa: E402
+from kyuubi_py.log import configure_logging  # noqa: E402
+from kyuubi_py.service.lifecycle import stop_signals  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -63,28 +62,26 @@ def run(conf: KyuubiConf, spark: SparkSession | None = None) -> int:
     configure_logging()
     engine: SparkSQLEngine | None = None
 
-    def request_stop(signum: int, frame: FrameType | None) -> None:
+    def request_stop(signum: int) -> None:
         if engine is None:
             raise SystemExit(128 + signum)  # still starting: nothing to stop gracefully
         engine.request_stop(f"signal {signum}")
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        engine = SparkSQLEngine(spark or build_spark_session(conf))
-        engine.initialize(conf)
-        engine.start()
-        print(READY_LINE.format(host=engine.host, port=engine.port), flush=True)
-        while not engine.wait(1.0):
-            pass
-        return 0
+        with stop_signals(request_stop):
+            engine = SparkSQLEngine(spark or build_spark_session(conf))
+            engine.initialize(conf)
+            engine.start()
+            print(READY_LINE.format(host=engine.host, port=engine.port), flush=True)
+            while not engine.wait(1.0):
+                pass
+            return 0
     except KyuubiError as exc:
         log.error("The engine failed: %s", exc)
         return 1
     finally:
         if engine is not None:
             engine.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

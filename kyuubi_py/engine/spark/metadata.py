@@ -75,14 +75,20 @@ class Catalog:
         """``(schema, name, type)`` of the tables and views of ``database``."""
         db = quote_identifier(database)
         views = {str(r[1]) for r in self._rows(f"SHOW VIEWS IN {db}") if not r[2]}
-        return [(database, str(r[1]), VIEW if r[1] in views else TABLE)
-                for r in self._rows(f"SHOW TABLES IN {db}") if not r[2]]
+        return [
+            (database, str(r[1]), VIEW if r[1] in views else TABLE)
+            for r in self._rows(f"SHOW TABLES IN {db}")
+            if not r[2]
+        ]
 
     def temp_views(self, include_global: bool) -> list[tuple[str | None, str, str]]:
         """Local temp views (no schema) and, when asked, global ones under global_temp."""
         rows = self._rows(f"SHOW VIEWS IN {quote_identifier(self.global_temp)}")
-        return [(str(r[0]) if r[0] else None, str(r[1]), VIEW) for r in rows
-                if r[2] and (include_global or not r[0])]
+        return [
+            (str(r[0]) if r[0] else None, str(r[1]), VIEW)
+            for r in rows
+            if r[2] and (include_global or not r[0])
+        ]
 
     def table_fields(self, schema: str | None, name: str) -> list[StructField]:
         qualified = quote_identifier(name)
@@ -163,24 +169,38 @@ class GetSchemas(MetadataOperation):
 class GetTables(MetadataOperation):
     SCHEMA = TABLES_SCHEMA
 
-    def __init__(self, session: SparkSQLSession, schema: str | None, table: str | None,
-                 table_types: Sequence[str] | None) -> None:
-        super().__init__(session, OpType.GET_TABLES,
-                         f"GetTables(schema={schema!r}, table={table!r}, types={table_types})")
+    def __init__(
+        self,
+        session: SparkSQLSession,
+        schema: str | None,
+        table: str | None,
+        table_types: Sequence[str] | None,
+    ) -> None:
+        super().__init__(
+            session,
+            OpType.GET_TABLES,
+            f"GetTables(schema={schema!r}, table={table!r}, types={table_types})",
+        )
         self._schema = jdbc_pattern(schema)
         self._table = jdbc_pattern(table, empty_is_all=False)
         self._types = {t.upper() for t in table_types} if table_types else None
 
     def _rows(self) -> Iterable[Row]:
-        found = [t for t in list_tables(Catalog(self.spark_session), self._schema)
-                 if matches(self._table, t[1]) and (self._types is None or t[2] in self._types)]
+        found = [
+            t
+            for t in list_tables(Catalog(self.spark_session), self._schema)
+            if matches(self._table, t[1]) and (self._types is None or t[2] in self._types)
+        ]
         found.sort(key=lambda t: (t[2], t[0] or "", t[1]))
-        return [("", schema, name, kind, "", None, None, None, None, None)
-                for schema, name, kind in found]
+        return [
+            ("", schema, name, kind, "", None, None, None, None, None)
+            for schema, name, kind in found
+        ]
 
 
-def list_tables(catalog: Catalog, schema_regex: re.Pattern[str] | None
-                ) -> list[tuple[str | None, str, str]]:
+def list_tables(
+    catalog: Catalog, schema_regex: re.Pattern[str] | None
+) -> list[tuple[str | None, str, str]]:
     """Tables and views of the matching databases, then the temporary views (STS order)."""
     found: list[tuple[str | None, str, str]] = []
     for database in catalog.databases(schema_regex):
@@ -195,10 +215,14 @@ def list_tables(catalog: Catalog, schema_regex: re.Pattern[str] | None
 class GetColumns(MetadataOperation):
     SCHEMA = COLUMNS_SCHEMA
 
-    def __init__(self, session: SparkSQLSession, schema: str | None, table: str | None,
-                 column: str | None) -> None:
-        super().__init__(session, OpType.GET_COLUMNS,
-                         f"GetColumns(schema={schema!r}, table={table!r}, column={column!r})")
+    def __init__(
+        self, session: SparkSQLSession, schema: str | None, table: str | None, column: str | None
+    ) -> None:
+        super().__init__(
+            session,
+            OpType.GET_COLUMNS,
+            f"GetColumns(schema={schema!r}, table={table!r}, column={column!r})",
+        )
         self._schema = jdbc_pattern(schema)
         self._table = jdbc_pattern(table, empty_is_all=False)
         self._column = jdbc_pattern(column)
@@ -215,22 +239,44 @@ class GetColumns(MetadataOperation):
         try:
             fields = catalog.table_fields(schema, name)
         except Exception as exc:  # noqa: BLE001 - e.g. a view over a dropped table: skip it
-            log.warning("Reading columns of %s.%s failed: %s", schema, name,
-                        str(exc).split("\n")[0])
+            log.warning(
+                "Reading columns of %s.%s failed: %s", schema, name, str(exc).split("\n")[0]
+            )
             return []
-        return [column_row(schema, name, field, position)
-                for position, field in enumerate(fields, start=1)
-                if matches(self._column, field.name)]
+        return [
+            column_row(schema, name, field, position)
+            for position, field in enumerate(fields, start=1)
+            if matches(self._column, field.name)
+        ]
 
 
 def column_row(schema: str | None, table: str, field: StructField, position: int) -> Row:
     dt = declared_type(field)
     comment = (field.metadata or {}).get("comment")
     return (
-        "", schema, table, field.name, java_type(dt), type_sql(dt), column_size(dt), None,
-        decimal_digits(dt), num_prec_radix(dt), 1 if field.nullable else 0,
-        comment if isinstance(comment, str) else "", None, None, None, None, position,
-        "YES" if field.nullable else "NO", None, None, None, None, "NO",
+        "",
+        schema,
+        table,
+        field.name,
+        java_type(dt),
+        type_sql(dt),
+        column_size(dt),
+        None,
+        decimal_digits(dt),
+        num_prec_radix(dt),
+        1 if field.nullable else 0,
+        comment if isinstance(comment, str) else "",
+        None,
+        None,
+        None,
+        None,
+        position,
+        "YES" if field.nullable else "NO",
+        None,
+        None,
+        None,
+        None,
+        "NO",
     )
 
 
@@ -238,8 +284,9 @@ class GetFunctions(MetadataOperation):
     SCHEMA = FUNCTIONS_SCHEMA
 
     def __init__(self, session: SparkSQLSession, schema: str | None, function: str) -> None:
-        super().__init__(session, OpType.GET_FUNCTIONS,
-                         f"GetFunctions(schema={schema!r}, function={function!r})")
+        super().__init__(
+            session, OpType.GET_FUNCTIONS, f"GetFunctions(schema={schema!r}, function={function!r})"
+        )
         self._schema = jdbc_pattern(schema)
         self._function = jdbc_pattern(function)
 
@@ -249,8 +296,16 @@ class GetFunctions(MetadataOperation):
         for database in catalog.databases(self._schema):
             for function in catalog.functions(database):
                 if matches(self._function, function.name):
-                    rows.append(("", database, function.name, function.description or "",
-                                 0, function.className))  # 0: functionResultUnknown
+                    rows.append(
+                        (
+                            "",
+                            database,
+                            function.name,
+                            function.description or "",
+                            0,
+                            function.className,
+                        )
+                    )  # 0: functionResultUnknown
         return rows
 
 

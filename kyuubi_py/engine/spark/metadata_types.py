@@ -107,9 +107,19 @@ _JAVA_TYPES: list[tuple[type[DataType] | tuple[type[DataType], ...], int]] = [
 ]
 #: ``DataType.defaultSize`` of the types STS reports a COLUMN_SIZE for.
 _DEFAULT_SIZES: list[tuple[type[DataType], int]] = [
-    (BooleanType, 1), (ByteType, 1), (ShortType, 2), (IntegerType, 4), (LongType, 8),
-    (FloatType, 4), (DoubleType, 8), (DateType, 4), (TimestampType, 8), (TimestampNTZType, 8),
-    (CalendarIntervalType, 16), (NullType, 1), (YearMonthIntervalType, 4),
+    (BooleanType, 1),
+    (ByteType, 1),
+    (ShortType, 2),
+    (IntegerType, 4),
+    (LongType, 8),
+    (FloatType, 4),
+    (DoubleType, 8),
+    (DateType, 4),
+    (TimestampType, 8),
+    (TimestampNTZType, 8),
+    (CalendarIntervalType, 16),
+    (NullType, 1),
+    (YearMonthIntervalType, 4),
     (DayTimeIntervalType, 8),
 ]
 _INTEGRAL = (ByteType, ShortType, IntegerType, LongType)
@@ -199,43 +209,101 @@ CATALOGS_SCHEMA = _schema(("TABLE_CAT", S))
 SCHEMAS_SCHEMA = _schema(("TABLE_SCHEM", S), ("TABLE_CATALOG", S))
 TABLE_TYPES_SCHEMA = _schema(("TABLE_TYPE", S))
 TABLES_SCHEMA = _schema(
-    ("TABLE_CAT", S), ("TABLE_SCHEM", S), ("TABLE_NAME", S), ("TABLE_TYPE", S), ("REMARKS", S),
-    ("TYPE_CAT", S), ("TYPE_SCHEM", S), ("TYPE_NAME", S), ("SELF_REFERENCING_COL_NAME", S),
+    ("TABLE_CAT", S),
+    ("TABLE_SCHEM", S),
+    ("TABLE_NAME", S),
+    ("TABLE_TYPE", S),
+    ("REMARKS", S),
+    ("TYPE_CAT", S),
+    ("TYPE_SCHEM", S),
+    ("TYPE_NAME", S),
+    ("SELF_REFERENCING_COL_NAME", S),
     ("REF_GENERATION", S),
 )
 COLUMNS_SCHEMA = _schema(
-    ("TABLE_CAT", S), ("TABLE_SCHEM", S), ("TABLE_NAME", S), ("COLUMN_NAME", S),
-    ("DATA_TYPE", N), ("TYPE_NAME", S), ("COLUMN_SIZE", N), ("BUFFER_LENGTH", B),
-    ("DECIMAL_DIGITS", N), ("NUM_PREC_RADIX", N), ("NULLABLE", N), ("REMARKS", S),
-    ("COLUMN_DEF", S), ("SQL_DATA_TYPE", N), ("SQL_DATETIME_SUB", N), ("CHAR_OCTET_LENGTH", N),
-    ("ORDINAL_POSITION", N), ("IS_NULLABLE", S), ("SCOPE_CATALOG", S), ("SCOPE_SCHEMA", S),
-    ("SCOPE_TABLE", S), ("SOURCE_DATA_TYPE", H), ("IS_AUTO_INCREMENT", S),
+    ("TABLE_CAT", S),
+    ("TABLE_SCHEM", S),
+    ("TABLE_NAME", S),
+    ("COLUMN_NAME", S),
+    ("DATA_TYPE", N),
+    ("TYPE_NAME", S),
+    ("COLUMN_SIZE", N),
+    ("BUFFER_LENGTH", B),
+    ("DECIMAL_DIGITS", N),
+    ("NUM_PREC_RADIX", N),
+    ("NULLABLE", N),
+    ("REMARKS", S),
+    ("COLUMN_DEF", S),
+    ("SQL_DATA_TYPE", N),
+    ("SQL_DATETIME_SUB", N),
+    ("CHAR_OCTET_LENGTH", N),
+    ("ORDINAL_POSITION", N),
+    ("IS_NULLABLE", S),
+    ("SCOPE_CATALOG", S),
+    ("SCOPE_SCHEMA", S),
+    ("SCOPE_TABLE", S),
+    ("SOURCE_DATA_TYPE", H),
+    ("IS_AUTO_INCREMENT", S),
 )
 TYPE_INFO_SCHEMA = _schema(
-    ("TYPE_NAME", S), ("DATA_TYPE", N), ("PRECISION", N), ("LITERAL_PREFIX", S),
-    ("LITERAL_SUFFIX", S), ("CREATE_PARAMS", S), ("NULLABLE", H), ("CASE_SENSITIVE", Z),
-    ("SEARCHABLE", H), ("UNSIGNED_ATTRIBUTE", Z), ("FIXED_PREC_SCALE", Z), ("AUTO_INCREMENT", Z),
-    ("LOCAL_TYPE_NAME", S), ("MINIMUM_SCALE", H), ("MAXIMUM_SCALE", H), ("SQL_DATA_TYPE", N),
-    ("SQL_DATETIME_SUB", N), ("NUM_PREC_RADIX", N),
+    ("TYPE_NAME", S),
+    ("DATA_TYPE", N),
+    ("PRECISION", N),
+    ("LITERAL_PREFIX", S),
+    ("LITERAL_SUFFIX", S),
+    ("CREATE_PARAMS", S),
+    ("NULLABLE", H),
+    ("CASE_SENSITIVE", Z),
+    ("SEARCHABLE", H),
+    ("UNSIGNED_ATTRIBUTE", Z),
+    ("FIXED_PREC_SCALE", Z),
+    ("AUTO_INCREMENT", Z),
+    ("LOCAL_TYPE_NAME", S),
+    ("MINIMUM_SCALE", H),
+    ("MAXIMUM_SCALE", H),
+    ("SQL_DATA_TYPE", N),
+    ("SQL_DATETIME_SUB", N),
+    ("NUM_PREC_RADIX", N),
 )
 FUNCTIONS_SCHEMA = _schema(
-    ("FUNCTION_CAT", S), ("FUNCTION_SCHEM", S), ("FUNCTION_NAME", S), ("REMARKS", S),
-    ("FUNCTION_TYPE", N), ("SPECIFIC_NAME", S),
+    ("FUNCTION_CAT", S),
+    ("FUNCTION_SCHEM", S),
+    ("FUNCTION_NAME", S),
+    ("REMARKS", S),
+    ("FUNCTION_TYPE", N),
+    ("SPECIFIC_NAME", S),
 )
 PRIMARY_KEYS_SCHEMA = _schema(
-    ("TABLE_CAT", S), ("TABLE_SCHEM", S), ("TABLE_NAME", S), ("COLUMN_NAME", S), ("KEQ_SEQ", N),
+    ("TABLE_CAT", S),
+    ("TABLE_SCHEM", S),
+    ("TABLE_NAME", S),
+    ("COLUMN_NAME", S),
+    ("KEQ_SEQ", N),
     ("PK_NAME", S),
 )
 CROSS_REFERENCE_SCHEMA = _schema(
-    ("PKTABLE_CAT", S), ("PKTABLE_SCHEM", S), ("PKTABLE_NAME", S), ("PKCOLUMN_NAME", S),
-    ("FKTABLE_CAT", S), ("FKTABLE_SCHEM", S), ("FKTABLE_NAME", S), ("FKCOLUMN_NAME", S),
-    ("KEQ_SEQ", N), ("UPDATE_RULE", H), ("DELETE_RULE", H), ("FK_NAME", S), ("PK_NAME", S),
+    ("PKTABLE_CAT", S),
+    ("PKTABLE_SCHEM", S),
+    ("PKTABLE_NAME", S),
+    ("PKCOLUMN_NAME", S),
+    ("FKTABLE_CAT", S),
+    ("FKTABLE_SCHEM", S),
+    ("FKTABLE_NAME", S),
+    ("FKCOLUMN_NAME", S),
+    ("KEQ_SEQ", N),
+    ("UPDATE_RULE", H),
+    ("DELETE_RULE", H),
+    ("FK_NAME", S),
+    ("PK_NAME", S),
     ("DEFERRABILITY", H),
 )
 
 _ARROW_TYPES: dict[type[DataType], pa.DataType] = {
-    StringType: pa.string(), IntegerType: pa.int32(), ShortType: pa.int16(),
-    ByteType: pa.int8(), BooleanType: pa.bool_(),
+    StringType: pa.string(),
+    IntegerType: pa.int32(),
+    ShortType: pa.int16(),
+    ByteType: pa.int8(),
+    BooleanType: pa.bool_(),
 }
 
 
@@ -253,11 +321,27 @@ def rows_to_batch(schema: StructType, rows: Sequence[Row]) -> pa.RecordBatch:
 _SEARCHABLE, _PRED_NONE = 3, 0
 
 
-def _type_info(name: str, code: int, precision: int | None, numeric: bool, text: bool,
-               primitive: bool = True) -> Row:
+def _type_info(
+    name: str, code: int, precision: int | None, numeric: bool, text: bool, primitive: bool = True
+) -> Row:
     return (
-        name, code, precision, None, None, None, 1, text, _SEARCHABLE if primitive else _PRED_NONE,
-        False if numeric else None, False, False if numeric else None, None, 0, 0, None, None,
+        name,
+        code,
+        precision,
+        None,
+        None,
+        None,
+        1,
+        text,
+        _SEARCHABLE if primitive else _PRED_NONE,
+        False if numeric else None,
+        False,
+        False if numeric else None,
+        None,
+        0,
+        0,
+        None,
+        None,
         10 if numeric else None,
     )
 

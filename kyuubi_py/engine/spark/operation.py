@@ -61,8 +61,10 @@ EMPTY_RESULT_SCHEMA = StructType([StructField("Result", StringType(), True)])
 _SHOW_TABLES = re.compile(r"^\s*SHOW\s+(TABLES|VIEWS)\b", re.IGNORECASE)
 _DESCRIBE = re.compile(r"^\s*DESC(RIBE)?\b", re.IGNORECASE)
 _DML = re.compile(r"^\s*(INSERT|MERGE|UPDATE|DELETE)\b", re.IGNORECASE)
-_SPARK_TABLE_COLUMNS = (["namespace", "tableName", "isTemporary"],
-                        ["namespace", "viewName", "isTemporary"])
+_SPARK_TABLE_COLUMNS = (
+    ["namespace", "tableName", "isTemporary"],
+    ["namespace", "viewName", "isTemporary"],
+)
 
 
 class SparkOperation(Operation):
@@ -280,9 +282,7 @@ def _captured_error(exc: PySparkException, statement: str) -> KyuubiSQLError:
     message = f"Error running query: {_java_class(exc)}: {str(exc).strip()}"
     if error_class == "TABLE_OR_VIEW_NOT_FOUND" and _DESCRIBE.match(statement):
         message += _hive_table_not_found(exc)
-    return KyuubiSQLError(
-        message, exc.getSqlState() or GENERAL_SQL_STATE, error_class=error_class
-    )
+    return KyuubiSQLError(message, exc.getSqlState() or GENERAL_SQL_STATE, error_class=error_class)
 
 
 def _java_class(exc: PySparkException) -> str:

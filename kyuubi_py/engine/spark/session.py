@@ -116,8 +116,12 @@ class SparkSQLSession(Session):
         try:
             self.spark.conf.set(key, value)
         except Exception as exc:  # noqa: BLE001 - static/core confs: ignored, as Kyuubi does
-            log.warning("Session %s: cannot set %s: %s", self.handle.public_id, key,
-                        str(exc).split("\n", 1)[0])
+            log.warning(
+                "Session %s: cannot set %s: %s",
+                self.handle.public_id,
+                key,
+                str(exc).split("\n", 1)[0],
+            )
 
     def _use_database(self, database: str) -> None:
         try:
@@ -182,8 +186,9 @@ class SparkSQLSession(Session):
         try:
             _drop_temp_views(spark)
         except Exception:  # noqa: BLE001 - the session goes away either way
-            log.warning("Session %s: dropping temp views failed", self.handle.public_id,
-                        exc_info=True)
+            log.warning(
+                "Session %s: dropping temp views failed", self.handle.public_id, exc_info=True
+            )
 
 
 def _drop_temp_views(spark: SparkSession) -> None:

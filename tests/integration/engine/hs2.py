@@ -20,14 +20,24 @@ def ok(resp: Any) -> Any:
 
 
 def column_values(column: T.TColumn) -> list[Any]:
-    for name in ("boolVal", "byteVal", "i16Val", "i32Val", "i64Val", "doubleVal", "stringVal",
-                 "binaryVal"):
+    for name in (
+        "boolVal",
+        "byteVal",
+        "i16Val",
+        "i32Val",
+        "i64Val",
+        "doubleVal",
+        "stringVal",
+        "binaryVal",
+    ):
         typed = getattr(column, name)
         if typed is not None:
             values = list(typed.values)
             nulls = bytes(typed.nulls or b"")
-            return [None if i // 8 < len(nulls) and nulls[i // 8] >> (i % 8) & 1 else v
-                    for i, v in enumerate(values)]
+            return [
+                None if i // 8 < len(nulls) and nulls[i // 8] >> (i % 8) & 1 else v
+                for i, v in enumerate(values)
+            ]
     raise AssertionError(f"empty TColumn {column}")
 
 
@@ -49,14 +59,28 @@ def _row_value(value: T.TColumnValue) -> Any:
 class Client:
     """One connection with one session."""
 
-    def __init__(self, host: str, port: int, user: str = "alice", *, sasl: bool = True,
-                 password: str = "x", protocol: int = V10,
-                 configuration: Mapping[str, str] | None = None) -> None:
-        self.conn = ThriftClientConnection(host, port, user=user, password=password, sasl=sasl,
-                                           timeout_s=60)
-        self.opened = self.call("OpenSession", T.TOpenSessionReq(
-            client_protocol=protocol, username=user,
-            configuration=dict(configuration) if configuration is not None else None))
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        user: str = "alice",
+        *,
+        sasl: bool = True,
+        password: str = "x",
+        protocol: int = V10,
+        configuration: Mapping[str, str] | None = None,
+    ) -> None:
+        self.conn = ThriftClientConnection(
+            host, port, user=user, password=password, sasl=sasl, timeout_s=60
+        )
+        self.opened = self.call(
+            "OpenSession",
+            T.TOpenSessionReq(
+                client_protocol=protocol,
+                username=user,
+                configuration=dict(configuration) if configuration is not None else None,
+            ),
+        )
         ok(self.opened)
         self.session = self.opened.sessionHandle
 
@@ -75,11 +99,24 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def execute(self, statement: str, *, run_async: bool = False, timeout_s: int = 0,
-                overlay: Mapping[str, str] | None = None) -> T.TExecuteStatementResp:
-        return self.call("ExecuteStatement", T.TExecuteStatementReq(
-            sessionHandle=self.session, statement=statement, runAsync=run_async,
-            queryTimeout=timeout_s, confOverlay=dict(overlay or {})))
+    def execute(
+        self,
+        statement: str,
+        *,
+        run_async: bool = False,
+        timeout_s: int = 0,
+        overlay: Mapping[str, str] | None = None,
+    ) -> T.TExecuteStatementResp:
+        return self.call(
+            "ExecuteStatement",
+            T.TExecuteStatementReq(
+                sessionHandle=self.session,
+                statement=statement,
+                runAsync=run_async,
+                queryTimeout=timeout_s,
+                confOverlay=dict(overlay or {}),
+            ),
+        )
 
     def status(self, op: T.TOperationHandle) -> T.TGetOperationStatusResp:
         return ok(self.call("GetOperationStatus", T.TGetOperationStatusReq(operationHandle=op)))
@@ -88,19 +125,34 @@ class Client:
         deadline = time.monotonic() + timeout_s
         while True:
             status = self.status(op)
-            if status.operationState not in (State.INITIALIZED_STATE, State.PENDING_STATE,
-                                             State.RUNNING_STATE):
+            if status.operationState not in (
+                State.INITIALIZED_STATE,
+                State.PENDING_STATE,
+                State.RUNNING_STATE,
+            ):
                 return status
             assert time.monotonic() < deadline, "operation did not finish in time"
 
-    def fetch(self, op: T.TOperationHandle, max_rows: int = 1000,
-              orientation: int = Orientation.FETCH_NEXT, fetch_type: int = 0
-              ) -> T.TFetchResultsResp:
-        return self.call("FetchResults", T.TFetchResultsReq(
-            operationHandle=op, orientation=orientation, maxRows=max_rows, fetchType=fetch_type))
+    def fetch(
+        self,
+        op: T.TOperationHandle,
+        max_rows: int = 1000,
+        orientation: int = Orientation.FETCH_NEXT,
+        fetch_type: int = 0,
+    ) -> T.TFetchResultsResp:
+        return self.call(
+            "FetchResults",
+            T.TFetchResultsReq(
+                operationHandle=op, orientation=orientation, maxRows=max_rows, fetchType=fetch_type
+            ),
+        )
 
-    def fetch_rows(self, op: T.TOperationHandle, max_rows: int = 1000,
-                   orientation: int = Orientation.FETCH_NEXT) -> list[tuple[Any, ...]]:
+    def fetch_rows(
+        self,
+        op: T.TOperationHandle,
+        max_rows: int = 1000,
+        orientation: int = Orientation.FETCH_NEXT,
+    ) -> list[tuple[Any, ...]]:
         return rows_of(ok(self.fetch(op, max_rows, orientation)).results)
 
     def fetch_all(self, op: T.TOperationHandle, batch: int = 1000) -> list[tuple[Any, ...]]:
@@ -117,13 +169,12 @@ class Client:
             self.close_operation(op)
 
     def schema(self, op: T.TOperationHandle) -> list[tuple[str, int]]:
-        resp = ok(self.call("GetResultSetMetadata",
-                            T.TGetResultSetMetadataReq(operationHandle=op)))
-        return [(c.columnName, c.typeDesc.types[0].primitiveEntry.type)
-                for c in resp.schema.columns]
+        resp = ok(self.call("GetResultSetMetadata", T.TGetResultSetMetadataReq(operationHandle=op)))
+        return [
+            (c.columnName, c.typeDesc.types[0].primitiveEntry.type) for c in resp.schema.columns
+        ]
 
-    def logs(self, op: T.TOperationHandle, orientation: int = Orientation.FETCH_NEXT
-             ) -> list[str]:
+    def logs(self, op: T.TOperationHandle, orientation: int = Orientation.FETCH_NEXT) -> list[str]:
         return [str(r[0]) for r in rows_of(ok(self.fetch(op, 1000, orientation, 1)).results)]
 
     def cancel(self, op: T.TOperationHandle) -> Any:

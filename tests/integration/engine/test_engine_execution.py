@@ -40,8 +40,9 @@ def test_sync_execute_returns_finished(client: Client) -> None:
 
 def test_async_execute_and_long_poll(client: Client) -> None:
     began = time.monotonic()
-    op = ok(client.execute("SELECT sum(id) FROM range(0, 3000000, 1, 2)",
-                           run_async=True)).operationHandle
+    op = ok(
+        client.execute("SELECT sum(id) FROM range(0, 3000000, 1, 2)", run_async=True)
+    ).operationHandle
     assert time.monotonic() - began < 2
     status = client.wait(op)
     assert status.operationState == State.FINISHED_STATE
@@ -79,8 +80,9 @@ def test_cancel_before_the_job_starts(client: Client) -> None:
     assert time.monotonic() - began < 20
 
 
-@pytest.mark.parametrize(("protocol", "state"), [(V10, State.TIMEDOUT_STATE),
-                                                 (V6, State.ERROR_STATE)])
+@pytest.mark.parametrize(
+    ("protocol", "state"), [(V10, State.TIMEDOUT_STATE), (V6, State.ERROR_STATE)]
+)
 def test_query_timeout(engine: Any, protocol: int, state: int) -> None:
     with Client(engine.host, engine.port, protocol=protocol) as client:
         began = time.monotonic()
@@ -108,7 +110,8 @@ def test_fetch_orientations(client: Client) -> None:
     absolute = client.fetch(op, 10, Orientation.FETCH_ABSOLUTE)
     assert absolute.status.statusCode == T.TStatusCode.ERROR_STATUS
     assert absolute.status.errorMessage == (
-        "The fetch type FETCH_ABSOLUTE is not supported for this resultset")
+        "The fetch type FETCH_ABSOLUTE is not supported for this resultset"
+    )
 
 
 def rows_count(rowset: T.TRowSet) -> int:
@@ -116,8 +119,9 @@ def rows_count(rowset: T.TRowSet) -> int:
 
 
 def test_row_based_results_below_v6(engine: Any) -> None:
-    with Client(engine.host, engine.port, protocol=T.TProtocolVersion.HIVE_CLI_SERVICE_PROTOCOL_V5
-                ) as client:
+    with Client(
+        engine.host, engine.port, protocol=T.TProtocolVersion.HIVE_CLI_SERVICE_PROTOCOL_V5
+    ) as client:
         op = ok(client.execute("SELECT 1 AS a, 'x' AS b, CAST(NULL AS INT) AS c")).operationHandle
         rowset = ok(client.fetch(op)).results
         assert rowset.columns is None and len(rowset.rows) == 1
@@ -149,16 +153,16 @@ def test_job_progress_reaches_the_log(client: Client) -> None:
 def test_incremental_collect(engine: Any) -> None:
     configuration = {"kyuubi.operation.incremental.collect": "true"}
     with Client(engine.host, engine.port, configuration=configuration) as client:
-        op = ok(client.execute("SELECT id, CAST(id AS STRING) AS s FROM range(0, 25000, 1, 5)"
-                               )).operationHandle
+        op = ok(
+            client.execute("SELECT id, CAST(id AS STRING) AS s FROM range(0, 25000, 1, 5)")
+        ).operationHandle
         logs = client.logs(op)
         assert any("incremental collect" in line for line in logs)
         first = client.fetch_rows(op, 7000)
         assert len(first) == 7000 and first[0] == (0, "0")
         rest = client.fetch_all(op, 7000)
         assert [r[0] for r in first + rest] == list(range(25000))
-        assert client.fetch_rows(op, 3, Orientation.FETCH_FIRST) == [(0, "0"), (1, "1"),
-                                                                     (2, "2")]
+        assert client.fetch_rows(op, 3, Orientation.FETCH_FIRST) == [(0, "0"), (1, "1"), (2, "2")]
         prior = client.fetch(op, 3, Orientation.FETCH_PRIOR)
         assert prior.status.statusCode == T.TStatusCode.ERROR_STATUS
         ok(client.execute("SET kyuubi.operation.incremental.collect=false"))
@@ -166,27 +170,31 @@ def test_incremental_collect(engine: Any) -> None:
 
 
 def test_statement_without_columns_has_result_string_schema(client: Client) -> None:
-    op = ok(client.execute("CREATE TEMPORARY VIEW no_columns_view AS SELECT 1 AS x")
-            ).operationHandle
+    op = ok(
+        client.execute("CREATE TEMPORARY VIEW no_columns_view AS SELECT 1 AS x")
+    ).operationHandle
     assert op.hasResultSet
     assert client.schema(op) == [("Result", T.TTypeId.STRING_TYPE)]
     assert client.fetch_all(op) == []
 
 
 def test_show_tables_layout_by_protocol(engine: Any) -> None:
-    for protocol, columns in ((V6, ["tab_name"]),
-                              (V10, ["namespace", "tableName", "isTemporary"])):
+    for protocol, columns in ((V6, ["tab_name"]), (V10, ["namespace", "tableName", "isTemporary"])):
         with Client(engine.host, engine.port, protocol=protocol) as client:
             ok(client.execute("CREATE TEMPORARY VIEW layout_view AS SELECT 1 AS x"))
             op = ok(client.execute("SHOW TABLES")).operationHandle
             assert [name for name, _ in client.schema(op)] == columns
-            assert ("layout_view" in [row[0 if protocol == V6 else 1]
-                                      for row in client.fetch_all(op)])
+            assert "layout_view" in [
+                row[0 if protocol == V6 else 1] for row in client.fetch_all(op)
+            ]
 
 
 def test_conf_overlay_and_set(client: Client) -> None:
-    op = ok(client.execute("SET spark.sql.shuffle.partitions",
-                           overlay={"spark.sql.shuffle.partitions": "5"})).operationHandle
+    op = ok(
+        client.execute(
+            "SET spark.sql.shuffle.partitions", overlay={"spark.sql.shuffle.partitions": "5"}
+        )
+    ).operationHandle
     assert client.fetch_all(op) == [("spark.sql.shuffle.partitions", "5")]
 
 
@@ -194,9 +202,22 @@ def test_types_round_trip_as_sts(client: Client) -> None:
     rows = client.query(
         "SELECT CAST(1.5 AS DECIMAL(5,2)), DATE'2024-01-02', "
         "TIMESTAMP'2024-01-02 03:04:05.123', array(1,2), map('k',1), "
-        "named_struct('a',1,'b','z'), CAST(NULL AS STRING), X'0102', true, CAST(1.1 AS FLOAT)")
-    assert rows == [("1.50", "2024-01-02", "2024-01-02 03:04:05.123", "[1,2]", '{"k":1}',
-                     '{"a":1,"b":"z"}', None, b"\x01\x02", True, 1.1)]
+        "named_struct('a',1,'b','z'), CAST(NULL AS STRING), X'0102', true, CAST(1.1 AS FLOAT)"
+    )
+    assert rows == [
+        (
+            "1.50",
+            "2024-01-02",
+            "2024-01-02 03:04:05.123",
+            "[1,2]",
+            '{"k":1}',
+            '{"a":1,"b":"z"}',
+            None,
+            b"\x01\x02",
+            True,
+            1.1,
+        )
+    ]
 
 
 def test_num_modified_rows_of_insert(client: Client) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.engine_process import EngineProcess, start_engine
 from hs2 import Client, T
+from support.engine_process import EngineProcess, start_engine
 from thrift.protocol.TProtocol import TProtocolException
 from thrift.transport.TTransport import TTransportException
 
@@ -57,8 +57,9 @@ def discovery(zookeeper: str) -> Iterator[ZooKeeperDiscoveryClient]:
 
 
 @pytest.fixture(scope="module")
-def lifecycle_engine(zookeeper: str, tmp_path_factory: pytest.TempPathFactory
-                     ) -> Iterator[EngineProcess]:
+def lifecycle_engine(
+    zookeeper: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EngineProcess]:
     conf = {
         "kyuubi.ha.addresses": zookeeper,
         "kyuubi.ha.namespace": NAMESPACE,
@@ -92,8 +93,9 @@ def test_secret_is_required(lifecycle_engine: EngineProcess) -> None:
         assert client.query("SELECT current_user()") == [(USER,)]
 
 
-def test_registered_in_zookeeper(lifecycle_engine: EngineProcess,
-                                 discovery: ZooKeeperDiscoveryClient, space: str) -> None:
+def test_registered_in_zookeeper(
+    lifecycle_engine: EngineProcess, discovery: ZooKeeperDiscoveryClient, space: str
+) -> None:
     nodes = discovery.get_service_nodes(space)
     assert len(nodes) == 1
     node = nodes[0]
@@ -104,9 +106,9 @@ def test_registered_in_zookeeper(lifecycle_engine: EngineProcess,
     assert "kyuubi.engine.id=local-" in node.name
 
 
-def test_reregistered_after_session_expiry(lifecycle_engine: EngineProcess,
-                                           discovery: ZooKeeperDiscoveryClient,
-                                           space: str) -> None:
+def test_reregistered_after_session_expiry(
+    lifecycle_engine: EngineProcess, discovery: ZooKeeperDiscoveryClient, space: str
+) -> None:
     before = discovery.get_service_nodes(space)[0]
     # Freeze the engine's Python process past its 3 s ZooKeeper session timeout: the server
     # expires the session and drops the ephemeral node (what a long GC pause does).
@@ -121,11 +123,10 @@ def test_reregistered_after_session_expiry(lifecycle_engine: EngineProcess,
     assert (after.sequence or 0) > (before.sequence or 0)
 
 
-def test_idle_engine_stops_and_deregisters(lifecycle_engine: EngineProcess,
-                                           discovery: ZooKeeperDiscoveryClient,
-                                           space: str) -> None:
-    with Client(lifecycle_engine.host, lifecycle_engine.port, user=USER,
-                password=SECRET) as client:
+def test_idle_engine_stops_and_deregisters(
+    lifecycle_engine: EngineProcess, discovery: ZooKeeperDiscoveryClient, space: str
+) -> None:
+    with Client(lifecycle_engine.host, lifecycle_engine.port, user=USER, password=SECRET) as client:
         time.sleep(IDLE_TIMEOUT_S + 3)  # an open session keeps the engine alive
         assert lifecycle_engine.process.poll() is None
         assert client.query("SELECT 1") == [(1,)]
@@ -138,14 +139,20 @@ def test_idle_engine_stops_and_deregisters(lifecycle_engine: EngineProcess,
 
 
 def test_engine_exits_when_its_jvm_dies(tmp_path: Path) -> None:
-    engine = start_engine(tmp_path / "engine.log", {
-        "spark.master": "local[1]",
-        "kyuubi.session.engine.check.interval": "PT1S",
-    })
+    engine = start_engine(
+        tmp_path / "engine.log",
+        {
+            "spark.master": "local[1]",
+            "kyuubi.session.engine.check.interval": "PT1S",
+        },
+    )
     try:
         children = Path(f"/proc/{engine.pid}/task/{engine.pid}/children").read_text().split()
-        jvms = [int(pid) for pid in children
-                if "java" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
+        jvms = [
+            int(pid)
+            for pid in children
+            if "java" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+        ]
         assert len(jvms) == 1
         os.kill(jvms[0], signal.SIGKILL)
         assert engine.wait_exit(30) is not None, "the engine outlived its JVM"

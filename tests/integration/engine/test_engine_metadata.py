@@ -51,15 +51,25 @@ def test_get_schemas(catalog: Any) -> None:
 def test_get_tables(catalog: Any) -> None:
     client, database = catalog
     names, rows = run(client, "GetTables", schemaName=database, tableName="%")
-    assert names == ["TABLE_CAT", "TABLE_SCHEM", "TABLE_NAME", "TABLE_TYPE", "REMARKS",
-                     "TYPE_CAT", "TYPE_SCHEM", "TYPE_NAME", "SELF_REFERENCING_COL_NAME",
-                     "REF_GENERATION"]
+    assert names == [
+        "TABLE_CAT",
+        "TABLE_SCHEM",
+        "TABLE_NAME",
+        "TABLE_TYPE",
+        "REMARKS",
+        "TYPE_CAT",
+        "TYPE_SCHEM",
+        "TYPE_NAME",
+        "SELF_REFERENCING_COL_NAME",
+        "REF_GENERATION",
+    ]
     found = {(r[1], r[2], r[3]) for r in rows}
     assert (database, "events", "TABLE") in found
     assert (database, "event_names", "VIEW") in found
     assert (None, "meta_temp", "VIEW") in found
-    _, tables_only = run(client, "GetTables", schemaName=database, tableName="%",
-                         tableTypes=["TABLE"])
+    _, tables_only = run(
+        client, "GetTables", schemaName=database, tableName="%", tableTypes=["TABLE"]
+    )
     assert {r[2] for r in tables_only} == {"events"}
     _, one = run(client, "GetTables", schemaName=database, tableName="event\\_names")
     assert [r[2] for r in one if r[1] == database] == ["event_names"]
@@ -69,16 +79,36 @@ def test_get_tables(catalog: Any) -> None:
 
 def test_get_columns(catalog: Any) -> None:
     client, database = catalog
-    request = T.TGetColumnsReq(sessionHandle=client.session, schemaName=database,
-                               tableName="events", columnName="%")
+    request = T.TGetColumnsReq(
+        sessionHandle=client.session, schemaName=database, tableName="events", columnName="%"
+    )
     op = ok(client.call("GetColumns", request)).operationHandle
     schema = client.schema(op)
     assert [n for n, _ in schema] == [
-        "TABLE_CAT", "TABLE_SCHEM", "TABLE_NAME", "COLUMN_NAME", "DATA_TYPE", "TYPE_NAME",
-        "COLUMN_SIZE", "BUFFER_LENGTH", "DECIMAL_DIGITS", "NUM_PREC_RADIX", "NULLABLE",
-        "REMARKS", "COLUMN_DEF", "SQL_DATA_TYPE", "SQL_DATETIME_SUB", "CHAR_OCTET_LENGTH",
-        "ORDINAL_POSITION", "IS_NULLABLE", "SCOPE_CATALOG", "SCOPE_SCHEMA", "SCOPE_TABLE",
-        "SOURCE_DATA_TYPE", "IS_AUTO_INCREMENT"]
+        "TABLE_CAT",
+        "TABLE_SCHEM",
+        "TABLE_NAME",
+        "COLUMN_NAME",
+        "DATA_TYPE",
+        "TYPE_NAME",
+        "COLUMN_SIZE",
+        "BUFFER_LENGTH",
+        "DECIMAL_DIGITS",
+        "NUM_PREC_RADIX",
+        "NULLABLE",
+        "REMARKS",
+        "COLUMN_DEF",
+        "SQL_DATA_TYPE",
+        "SQL_DATETIME_SUB",
+        "CHAR_OCTET_LENGTH",
+        "ORDINAL_POSITION",
+        "IS_NULLABLE",
+        "SCOPE_CATALOG",
+        "SCOPE_SCHEMA",
+        "SCOPE_TABLE",
+        "SOURCE_DATA_TYPE",
+        "IS_AUTO_INCREMENT",
+    ]
     assert dict(schema)["DATA_TYPE"] == Ty.INT_TYPE
     assert dict(schema)["BUFFER_LENGTH"] == Ty.TINYINT_TYPE
     assert dict(schema)["SOURCE_DATA_TYPE"] == Ty.SMALLINT_TYPE
@@ -92,8 +122,9 @@ def test_get_columns(catalog: Any) -> None:
     assert by_name["at"][4:6] == (93, "TIMESTAMP")
     assert [r[16] for r in rows] == [1, 2, 3, 4, 5]
     assert by_name["id"][17] == "YES" and by_name["id"][22] == "NO"
-    _, impyla_style = run(client, "GetColumns", schemaName=database, tableName="events",
-                          columnName=".*")
+    _, impyla_style = run(
+        client, "GetColumns", schemaName=database, tableName="events", columnName=".*"
+    )
     assert len(impyla_style) == 5
     _, temp = run(client, "GetColumns", tableName="meta_temp")
     assert [(r[1], r[2], r[3]) for r in temp] == [(None, "meta_temp", "one")]
@@ -113,12 +144,20 @@ def test_get_type_info_catalogs_and_table_types(catalog: Any) -> None:
 def test_get_functions_keys_and_cross_reference(catalog: Any) -> None:
     client, _ = catalog
     names, rows = run(client, "GetFunctions", schemaName="default", functionName="upp%")
-    assert names == ["FUNCTION_CAT", "FUNCTION_SCHEM", "FUNCTION_NAME", "REMARKS",
-                     "FUNCTION_TYPE", "SPECIFIC_NAME"]
+    assert names == [
+        "FUNCTION_CAT",
+        "FUNCTION_SCHEM",
+        "FUNCTION_NAME",
+        "REMARKS",
+        "FUNCTION_TYPE",
+        "SPECIFIC_NAME",
+    ]
     assert [r[2] for r in rows] == ["upper"]
     assert rows[0][5].endswith("Upper") and rows[0][4] == 0
     names, rows = run(client, "GetPrimaryKeys", schemaName="default", tableName="x")
-    assert names == ["TABLE_CAT", "TABLE_SCHEM", "TABLE_NAME", "COLUMN_NAME", "KEQ_SEQ",
-                     "PK_NAME"] and rows == []
+    assert (
+        names == ["TABLE_CAT", "TABLE_SCHEM", "TABLE_NAME", "COLUMN_NAME", "KEQ_SEQ", "PK_NAME"]
+        and rows == []
+    )
     names, rows = run(client, "GetCrossReference", parentTableName="a", foreignTableName="b")
     assert len(names) == 14 and rows == []

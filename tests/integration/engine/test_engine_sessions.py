@@ -40,7 +40,8 @@ def test_open_session_negotiates_and_answers_configuration(
     with Client(engine.host, engine.port, protocol=asked) as client:
         assert client.opened.serverProtocolVersion == answered
         assert client.opened.configuration == {
-            "hive.server2.thrift.resultset.default.fetch.size": "1000"}
+            "hive.server2.thrift.resultset.default.fetch.size": "1000"
+        }
 
 
 def test_open_session_configuration_is_applied(engine: Any, database: str) -> None:
@@ -55,7 +56,8 @@ def test_open_session_configuration_is_applied(engine: Any, database: str) -> No
     with Client(engine.host, engine.port, configuration=configuration) as client:
         assert client.query("SELECT current_database()") == [(database,)]
         assert client.query("SET spark.sql.shuffle.partitions") == [
-            ("spark.sql.shuffle.partitions", "3")]
+            ("spark.sql.shuffle.partitions", "3")
+        ]
         assert client.query("SELECT '${table_name}', '${hivevar:table_name}'") == [("t1", "t1")]
         assert client.query("SELECT CAST('x' AS INT)") == [(None,)]  # ANSI off
 
@@ -79,7 +81,8 @@ def test_sessions_are_isolated(engine: Any, database: str) -> None:
         assert first.query("SELECT * FROM private_view") == [(1,)]
         assert second.query("SELECT current_database()") == [("default",)]
         assert second.query("SET spark.sql.shuffle.partitions") == [
-            ("spark.sql.shuffle.partitions", "2")]
+            ("spark.sql.shuffle.partitions", "2")
+        ]
         failed = second.execute("SELECT * FROM private_view")
         assert failed.status.statusCode == T.TStatusCode.ERROR_STATUS
 
@@ -142,9 +145,11 @@ def test_describe_missing_table_matches_pyhive_has_table(engine: Any) -> None:
 
 def test_get_info(engine: Any) -> None:
     with Client(engine.host, engine.port, user="carol") as client:
+
         def info(kind: int) -> Any:
-            return client.call("GetInfo", T.TGetInfoReq(sessionHandle=client.session,
-                                                         infoType=kind))
+            return client.call(
+                "GetInfo", T.TGetInfoReq(sessionHandle=client.session, infoType=kind)
+            )
 
         assert ok(info(T.TGetInfoType.CLI_DBMS_NAME)).infoValue.stringValue == "Spark SQL"
         assert ok(info(T.TGetInfoType.CLI_SERVER_NAME)).infoValue.stringValue == "Spark SQL"
@@ -159,20 +164,26 @@ def test_get_info(engine: Any) -> None:
 
 
 def test_handles_of_other_users_and_closed_sessions_are_invalid(engine: Any) -> None:
-    with Client(engine.host, engine.port, user="alice") as alice, \
-            Client(engine.host, engine.port, user="bob") as bob:
+    with (
+        Client(engine.host, engine.port, user="alice") as alice,
+        Client(engine.host, engine.port, user="bob") as bob,
+    ):
         op = ok(alice.execute("SELECT 1")).operationHandle
-        stolen = bob.call("FetchResults", T.TFetchResultsReq(
-            operationHandle=op, orientation=0, maxRows=10))
+        stolen = bob.call(
+            "FetchResults", T.TFetchResultsReq(operationHandle=op, orientation=0, maxRows=10)
+        )
         assert stolen.status.statusCode == T.TStatusCode.ERROR_STATUS
         assert stolen.status.errorMessage.startswith("Invalid OperationHandle: ")
-        foreign = bob.call("ExecuteStatement", T.TExecuteStatementReq(
-            sessionHandle=alice.session, statement="SELECT 2"))
+        foreign = bob.call(
+            "ExecuteStatement",
+            T.TExecuteStatementReq(sessionHandle=alice.session, statement="SELECT 2"),
+        )
         assert foreign.status.errorMessage.startswith("Invalid SessionHandle: ")
         assert alice.fetch_rows(op) == [(1,)]
     with Client(engine.host, engine.port, user="alice") as again:
-        closed = again.call("FetchResults", T.TFetchResultsReq(
-            operationHandle=op, orientation=0, maxRows=10))
+        closed = again.call(
+            "FetchResults", T.TFetchResultsReq(operationHandle=op, orientation=0, maxRows=10)
+        )
         assert closed.status.errorMessage.startswith("Invalid OperationHandle: ")
 
 

@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.gateway_support import GatewayUnderTest, StartGateway, query, scalar
 from pyhive.exc import OperationalError
+from support.gateway_support import GatewayUnderTest, StartGateway, query, scalar
 
 from kyuubi_py.protocol.handles import OperationHandle, SessionHandle
 from kyuubi_py.protocol.tcli import V10, ttypes

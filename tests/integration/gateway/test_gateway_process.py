@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.gateway_support import install_submit, wait_until
 from kazoo.client import KazooClient
 from pyhive import hive
+from support.gateway_support import install_submit, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

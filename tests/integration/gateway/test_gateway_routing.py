@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 import pytest
-from support.gateway_support import GatewayUnderTest, StartGateway, scalar, wait_until
 from pyhive.exc import OperationalError
+from support.gateway_support import GatewayUnderTest, StartGateway, scalar, wait_until
 
 from kyuubi_py import __version__
 

@@ -38,8 +38,9 @@ def test_build_auth_with_secret_file(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.delenv("KYUUBI_ENGINE_SECRET", raising=False)
     secret_file = tmp_path / "secret"
     secret_file.write_text("from-file\n")
-    authenticate, allow_nosasl = build_auth(KyuubiConf({"kyuubi.engine.secret.file":
-                                                        str(secret_file)}))
+    authenticate, allow_nosasl = build_auth(
+        KyuubiConf({"kyuubi.engine.secret.file": str(secret_file)})
+    )
     assert authenticate is not None and authenticate("bob", "from-file") == "bob"
     assert not allow_nosasl
     secret_file.write_text("  \n")
@@ -66,34 +67,44 @@ def test_engine_port_defaults_to_ephemeral() -> None:
 
 def test_app_name() -> None:
     assert app_name(KyuubiConf()) == "kyuubi_py engine"
-    conf = KyuubiConf({"kyuubi.engine.user": "alice", "kyuubi.engine.ref.id": "r1",
-                       "kyuubi.engine.share.level": "user"})
+    conf = KyuubiConf(
+        {
+            "kyuubi.engine.user": "alice",
+            "kyuubi.engine.ref.id": "r1",
+            "kyuubi.engine.share.level": "user",
+        }
+    )
     assert app_name(conf) == "kyuubi_py_USER_SPARK_SQL_alice_default_r1"
 
 
 def test_split_configuration() -> None:
-    confs, database = split_configuration({
-        "use:database": "sales",
-        "set:hiveconf:spark.sql.shuffle.partitions": "3",
-        "set:hivevar:v": "1",
-        "set:system:user.dir": "/",
-        "set:env:PATH": "/x",
-        "hive.server2.proxy.user": "mallory",
-        "spark.sql.ansi.enabled": "false",
-    })
+    confs, database = split_configuration(
+        {
+            "use:database": "sales",
+            "set:hiveconf:spark.sql.shuffle.partitions": "3",
+            "set:hivevar:v": "1",
+            "set:system:user.dir": "/",
+            "set:env:PATH": "/x",
+            "hive.server2.proxy.user": "mallory",
+            "spark.sql.ansi.enabled": "false",
+        }
+    )
     assert database == "sales"
-    assert confs == {"spark.sql.shuffle.partitions": "3", "v": "1",
-                     "spark.sql.ansi.enabled": "false"}
+    assert confs == {
+        "spark.sql.shuffle.partitions": "3",
+        "v": "1",
+        "spark.sql.ansi.enabled": "false",
+    }
     assert split_configuration({"use:database": " "}) == ({}, None)
 
 
-def test_cli_rejects_bad_conf_and_dispatches(monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_rejects_bad_conf_and_dispatches(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(["engine", "--conf", "no-equals-sign"]) == 2
     assert "Expected key=value" in capsys.readouterr().err
     seen: list[KyuubiConf] = []
-    monkeypatch.setitem(cli.COMMANDS, "zookeeper",
-                        ("test", lambda conf: seen.append(conf) or 7))
+    monkeypatch.setitem(cli.COMMANDS, "zookeeper", ("test", lambda conf: seen.append(conf) or 7))
     assert cli.main(["zookeeper", "--conf", "a.b=c"]) == 7
     assert seen[0].get_raw("a.b") == "c"
     with pytest.raises(SystemExit):

@@ -27,8 +27,11 @@ def test_identification() -> None:
     assert get_info(T.CLI_DBMS_VER, INFO).stringValue == "4.3.0"
     assert get_info(T.CLI_USER_NAME, INFO).stringValue == "alice"
     assert get_info(T.CLI_ODBC_KEYWORDS, INFO).stringValue == "ADD,ALL,SELECT"
-    for info_type in (T.CLI_MAX_COLUMN_NAME_LEN, T.CLI_MAX_SCHEMA_NAME_LEN,
-                      T.CLI_MAX_TABLE_NAME_LEN):
+    for info_type in (
+        T.CLI_MAX_COLUMN_NAME_LEN,
+        T.CLI_MAX_SCHEMA_NAME_LEN,
+        T.CLI_MAX_TABLE_NAME_LEN,
+    ):
         assert get_info(info_type, INFO).lenValue == 128
 
 

@@ -33,25 +33,35 @@ from kyuubi_py.engine.spark.metadata_types import (
 )
 
 
-@pytest.mark.parametrize(("pattern", "regex"), [
-    ("%", ".*"), ("a_c", "a.c"), ("a\\_c", "a_c"), ("50\\%", "50%"), (".*", ".*"),
-    ("t%x", "t.*x"),
-])
+@pytest.mark.parametrize(
+    ("pattern", "regex"),
+    [
+        ("%", ".*"),
+        ("a_c", "a.c"),
+        ("a\\_c", "a_c"),
+        ("50\\%", "50%"),
+        (".*", ".*"),
+        ("t%x", "t.*x"),
+    ],
+)
 def test_pattern_regex_follows_hive(pattern: str, regex: str) -> None:
     assert pattern_regex(pattern) == regex
 
 
-@pytest.mark.parametrize(("pattern", "name", "expected"), [
-    (None, "anything", True),
-    ("", "anything", True),
-    ("%", "Events", True),
-    (".*", "events", True),  # impyla
-    ("EVENT_", "events", True),  # case-insensitive, _ is one character
-    ("event\\_s", "events", False),
-    ("event\\_s", "event_s", True),
-    ("ev%", "my_events", False),  # full match
-    ("a(b", "a(b", True),  # invalid regex: literal
-])
+@pytest.mark.parametrize(
+    ("pattern", "name", "expected"),
+    [
+        (None, "anything", True),
+        ("", "anything", True),
+        ("%", "Events", True),
+        (".*", "events", True),  # impyla
+        ("EVENT_", "events", True),  # case-insensitive, _ is one character
+        ("event\\_s", "events", False),
+        ("event\\_s", "event_s", True),
+        ("ev%", "my_events", False),  # full match
+        ("a(b", "a(b", True),  # invalid regex: literal
+    ],
+)
 def test_jdbc_pattern_matching(pattern: str | None, name: str, expected: bool) -> None:
     assert matches(jdbc_pattern(pattern), name) is expected
 
@@ -66,9 +76,17 @@ def test_type_descriptions() -> None:
     assert type_sql(MapType(StringType(), ArrayType(LongType()))) == "MAP<STRING, ARRAY<BIGINT>>"
     assert type_sql(DecimalType(10, 2)) == "DECIMAL(10,2)"
     assert type_sql(YearMonthIntervalType()) == "INTERVAL YEAR TO MONTH"
-    assert [java_type(t) for t in (IntegerType(), StringType(), DecimalType(), TimestampType(),
-                                   MapType(StringType(), StringType()), YearMonthIntervalType())
-            ] == [4, 12, 3, 93, 2000, 1111]
+    assert [
+        java_type(t)
+        for t in (
+            IntegerType(),
+            StringType(),
+            DecimalType(),
+            TimestampType(),
+            MapType(StringType(), StringType()),
+            YearMonthIntervalType(),
+        )
+    ] == [4, 12, 3, 93, 2000, 1111]
     assert column_size(DecimalType(10, 2)) == 8 and column_size(DecimalType(38, 2)) == 16
     assert column_size(IntegerType()) == 4
     assert column_size(StringType()) is None and column_size(struct) is None

@@ -169,8 +169,10 @@ def test_cancel_before_start_skips_execution() -> None:
 
 
 def test_query_timeout_by_protocol(manager: OperationManager) -> None:
-    for protocol, wire in ((V10, ttypes.TOperationState.TIMEDOUT_STATE),
-                           (V6, ttypes.TOperationState.ERROR_STATE)):
+    for protocol, wire in (
+        (V10, ttypes.TOperationState.TIMEDOUT_STATE),
+        (V6, ttypes.TOperationState.ERROR_STATE),
+    ):
         op = GatedOperation(Parent(protocol), run_async=True, query_timeout_s=0.2)
         manager.add(op)
         manager.run(op)
@@ -273,7 +275,9 @@ def test_fetch_log_columnar_and_row_based() -> None:
         if protocol >= V6:
             assert rowset.rows == [] and len(rowset.columns) == 1
             assert [v.split(" INFO ")[1] for v in rowset.columns[0].stringVal.values] == [
-                "hello", "world"]
+                "hello",
+                "world",
+            ]
         else:
             assert len(rowset.rows) == 2 and rowset.columns is None
         again = op.fetch_log(Fetch.FETCH_NEXT, 10)
@@ -319,8 +323,7 @@ def test_row_cursor() -> None:
         name = Fetch._VALUES_TO_NAMES[orientation]
         with pytest.raises(KyuubiSQLError) as info:
             cursor.window(orientation, 3, 10)
-        assert info.value.message == (
-            f"The fetch type {name} is not supported for this resultset")
+        assert info.value.message == (f"The fetch type {name} is not supported for this resultset")
 
 
 def test_effective_query_timeout() -> None:
@@ -340,8 +343,13 @@ def test_state_table() -> None:
     with pytest.raises(KyuubiSQLError, match="FINISHED -> ERROR"):
         validate_transition(S.FINISHED, S.ERROR)
     assert S.PENDING.to_thrift() == ttypes.TOperationState.RUNNING_STATE
-    assert {s for s in S if s.is_terminal} == {S.FINISHED, S.CANCELED, S.CLOSED, S.ERROR,
-                                              S.TIMEDOUT}
+    assert {s for s in S if s.is_terminal} == {
+        S.FINISHED,
+        S.CANCELED,
+        S.CLOSED,
+        S.ERROR,
+        S.TIMEDOUT,
+    }
 
 
 def test_deadline_scheduler_runs_and_cancels() -> None:

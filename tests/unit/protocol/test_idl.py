@@ -73,8 +73,12 @@ def _row_set() -> ttypes.TRowSet:
             ttypes.TColumn(i32Val=ttypes.TI32Column(values=[-(2**31), 0, 2**31 - 1], nulls=b"")),
             ttypes.TColumn(i64Val=ttypes.TI64Column(values=[-(2**63), 0, 2**63 - 1], nulls=b"")),
             ttypes.TColumn(doubleVal=ttypes.TDoubleColumn(values=[1.5, -0.0, 1e300], nulls=b"")),
-            ttypes.TColumn(stringVal=ttypes.TStringColumn(values=["a", "", "\u00fc\u4e2d"], nulls=b"\x02")),
-            ttypes.TColumn(binaryVal=ttypes.TBinaryColumn(values=[b"\x00\xff", b"", b"\x80"], nulls=b"\x04")),
+            ttypes.TColumn(
+                stringVal=ttypes.TStringColumn(values=["a", "", "\u00fc\u4e2d"], nulls=b"\x02")
+            ),
+            ttypes.TColumn(
+                binaryVal=ttypes.TBinaryColumn(values=[b"\x00\xff", b"", b"\x80"], nulls=b"\x04")
+            ),
         ],
     )
 
@@ -94,12 +98,31 @@ def test_imports_and_service_methods():
     assert hasattr(TCLIService, "Processor")
     assert hasattr(TCLIService, "Iface")
     expected = {
-        "OpenSession", "CloseSession", "GetInfo", "ExecuteStatement", "GetTypeInfo",
-        "GetCatalogs", "GetSchemas", "GetTables", "GetTableTypes", "GetColumns",
-        "GetFunctions", "GetPrimaryKeys", "GetCrossReference", "GetOperationStatus",
-        "CancelOperation", "CloseOperation", "GetResultSetMetadata", "FetchResults",
-        "GetDelegationToken", "CancelDelegationToken", "RenewDelegationToken",
-        "GetQueryId", "SetClientInfo", "UploadData", "DownloadData",
+        "OpenSession",
+        "CloseSession",
+        "GetInfo",
+        "ExecuteStatement",
+        "GetTypeInfo",
+        "GetCatalogs",
+        "GetSchemas",
+        "GetTables",
+        "GetTableTypes",
+        "GetColumns",
+        "GetFunctions",
+        "GetPrimaryKeys",
+        "GetCrossReference",
+        "GetOperationStatus",
+        "CancelOperation",
+        "CloseOperation",
+        "GetResultSetMetadata",
+        "FetchResults",
+        "GetDelegationToken",
+        "CancelDelegationToken",
+        "RenewDelegationToken",
+        "GetQueryId",
+        "SetClientInfo",
+        "UploadData",
+        "DownloadData",
     }
     processor = TCLIService.Processor(TCLIService.Iface())
     assert set(processor._processMap) == expected
@@ -114,7 +137,10 @@ def test_imports_and_service_methods():
 
 @pytest.mark.parametrize(
     "accelerated",
-    [pytest.param(True, marks=requires_fastbinary, id="fastbinary"), pytest.param(False, id="pure")],
+    [
+        pytest.param(True, marks=requires_fastbinary, id="fastbinary"),
+        pytest.param(False, id="pure"),
+    ],
 )
 @pytest.mark.parametrize("factory", [_open_session_req, _row_set, _get_info_resp])
 def test_roundtrip(factory, accelerated):
@@ -170,7 +196,9 @@ def test_roundtrip_nested_structures_fastbinary():
                                     type=ttypes.TTypeId.DECIMAL_TYPE,
                                     typeQualifiers=ttypes.TTypeQualifiers(
                                         qualifiers={
-                                            constants.PRECISION: ttypes.TTypeQualifierValue(i32Value=10),
+                                            constants.PRECISION: ttypes.TTypeQualifierValue(
+                                                i32Value=10
+                                            ),
                                             constants.SCALE: ttypes.TTypeQualifierValue(i32Value=2),
                                         }
                                     ),
@@ -193,7 +221,9 @@ def test_roundtrip_nested_structures_fastbinary():
         hasResultSet=True,
         modifiedRowCount=3.0,
     )
-    out, _ = _roundtrip(ttypes.TFetchResultsReq(operationHandle=handle, maxRows=1000), accelerated=True)
+    out, _ = _roundtrip(
+        ttypes.TFetchResultsReq(operationHandle=handle, maxRows=1000), accelerated=True
+    )
     assert out.operationHandle == handle
     assert out.orientation == ttypes.TFetchOrientation.FETCH_NEXT
     assert out.fetchType == 0
@@ -307,7 +337,11 @@ def test_constants():
     assert len(constants.PRIMITIVE_TYPES) == 18
     assert t.TIMESTAMPLOCALTZ_TYPE in constants.PRIMITIVE_TYPES
     assert set(constants.COMPLEX_TYPES) == {
-        t.ARRAY_TYPE, t.MAP_TYPE, t.STRUCT_TYPE, t.UNION_TYPE, t.USER_DEFINED_TYPE
+        t.ARRAY_TYPE,
+        t.MAP_TYPE,
+        t.STRUCT_TYPE,
+        t.UNION_TYPE,
+        t.USER_DEFINED_TYPE,
     }
     assert set(constants.COLLECTION_TYPES) == {t.ARRAY_TYPE, t.MAP_TYPE}
     assert constants.CHARACTER_MAXIMUM_LENGTH == "characterMaximumLength"

@@ -44,8 +44,9 @@ class RecordingSession(Session):
 
 class Work(Operation):
     def __init__(self, session: Session, clock: FakeClock, run_async: bool = False) -> None:
-        super().__init__(session, ttypes.TOperationType.EXECUTE_STATEMENT, run_async=run_async,
-                         clock=clock)
+        super().__init__(
+            session, ttypes.TOperationType.EXECUTE_STATEMENT, run_async=run_async, clock=clock
+        )
         self.gate = threading.Event()
         self.closed = False
 
@@ -70,11 +71,13 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def manager(clock: FakeClock) -> Iterator[SessionManager[RecordingSession]]:
-    conf = KyuubiConf({
-        "kyuubi.session.idle.timeout": "PT60S",
-        "kyuubi.operation.idle.timeout": "PT30S",
-        "kyuubi.session.check.interval": "PT1H",
-    })
+    conf = KyuubiConf(
+        {
+            "kyuubi.session.idle.timeout": "PT60S",
+            "kyuubi.operation.idle.timeout": "PT30S",
+            "kyuubi.session.check.interval": "PT1H",
+        }
+    )
     manager: SessionManager[RecordingSession] = SessionManager(clock=clock)
     manager.initialize(conf)
     manager.start()
@@ -82,10 +85,12 @@ def manager(clock: FakeClock) -> Iterator[SessionManager[RecordingSession]]:
     manager.stop()
 
 
-def open_for(manager: SessionManager[RecordingSession], caller: Caller,
-             clock: FakeClock) -> RecordingSession:
+def open_for(
+    manager: SessionManager[RecordingSession], caller: Caller, clock: FakeClock
+) -> RecordingSession:
     return manager.open_session(
-        caller, lambda h: RecordingSession(h, caller, session_user(caller, None), V10, {}, clock))
+        caller, lambda h: RecordingSession(h, caller, session_user(caller, None), V10, {}, clock)
+    )
 
 
 def invalid_message(kind: str, handle: object) -> str:
@@ -98,8 +103,9 @@ def test_session_user_prefers_authenticated_identity() -> None:
     assert session_user(NOSASL, " ") == "anonymous"
 
 
-def test_owner_and_handle_checks(manager: SessionManager[RecordingSession],
-                                 clock: FakeClock) -> None:
+def test_owner_and_handle_checks(
+    manager: SessionManager[RecordingSession], clock: FakeClock
+) -> None:
     session = open_for(manager, ALICE, clock)
     assert manager.get_session(ALICE, session.handle) is session
     assert manager.get_session(ALICE_OTHER_CONN, session.handle) is session  # same user
@@ -129,8 +135,9 @@ def test_nosasl_sessions_belong_to_their_connection(
             manager.get_session(caller, session.handle)
 
 
-def test_close_session_closes_operations(manager: SessionManager[RecordingSession],
-                                         clock: FakeClock) -> None:
+def test_close_session_closes_operations(
+    manager: SessionManager[RecordingSession], clock: FakeClock
+) -> None:
     session = open_for(manager, ALICE, clock)
     op = Work(session, clock)
     manager.submit(session, op)
@@ -190,8 +197,9 @@ def test_idle_operations_close_first_and_running_work_keeps_session(
     assert session.closed == 1 and running.state is OperationState.CLOSED
 
 
-def test_access_resets_idle_time(manager: SessionManager[RecordingSession],
-                                 clock: FakeClock) -> None:
+def test_access_resets_idle_time(
+    manager: SessionManager[RecordingSession], clock: FakeClock
+) -> None:
     session = open_for(manager, ALICE, clock)
     clock.now += 50
     manager.get_session(ALICE, session.handle)
@@ -203,8 +211,9 @@ def test_access_resets_idle_time(manager: SessionManager[RecordingSession],
     assert session.closed == 1
 
 
-def test_idle_since_tracks_session_count(manager: SessionManager[RecordingSession],
-                                         clock: FakeClock) -> None:
+def test_idle_since_tracks_session_count(
+    manager: SessionManager[RecordingSession], clock: FakeClock
+) -> None:
     assert manager.idle_since() == clock.now
     session = open_for(manager, ALICE, clock)
     assert manager.idle_since() is None
@@ -213,8 +222,9 @@ def test_idle_since_tracks_session_count(manager: SessionManager[RecordingSessio
     assert manager.idle_since() == clock.now
 
 
-def test_failed_open_is_not_registered(manager: SessionManager[RecordingSession],
-                                       clock: FakeClock) -> None:
+def test_failed_open_is_not_registered(
+    manager: SessionManager[RecordingSession], clock: FakeClock
+) -> None:
     class Refusing(RecordingSession):
         def open(self) -> None:
             raise KyuubiSQLError("bad database", "3F000")
@@ -231,8 +241,9 @@ def test_failed_open_is_not_registered(manager: SessionManager[RecordingSession]
 
 
 def test_checker_thread_runs(clock: FakeClock) -> None:
-    conf = KyuubiConf({"kyuubi.session.idle.timeout": "PT1S",
-                       "kyuubi.session.check.interval": "50"})
+    conf = KyuubiConf(
+        {"kyuubi.session.idle.timeout": "PT1S", "kyuubi.session.check.interval": "50"}
+    )
     manager: SessionManager[RecordingSession] = SessionManager(clock=clock)
     manager.initialize(conf)
     manager.start()
