@@ -21,7 +21,7 @@ from typing import Protocol
 from kyuubi_py.errors import KyuubiError, KyuubiSQLError
 from kyuubi_py.operation.log import OperationLog
 from kyuubi_py.operation.state import OperationState, validate_transition
-from kyuubi_py.protocol import rowset
+from kyuubi_py.protocol import value_rowset
 from kyuubi_py.protocol.handles import OperationHandle, SessionHandle
 from kyuubi_py.protocol.status import GENERAL_SQL_STATE
 from kyuubi_py.protocol.tcli import V6, V10, ttypes
@@ -328,8 +328,10 @@ class Operation(abc.ABC):
 def log_rowset(lines: list[str], offset: int, protocol_version: int) -> ttypes.TRowSet:
     """Exactly one string column (STS: nulls ``00``), row-based for pre-V6 sessions."""
     if protocol_version < V6:
-        return rowset.rowbased_rowset_from_pylists([(rowset.ColumnKind.STRING, lines)], offset)
-    return rowset.log_rowset(lines, offset)
+        return value_rowset.rowbased_rowset_from_pylists(
+            [(value_rowset.ColumnKind.STRING, lines)], offset
+        )
+    return value_rowset.log_rowset(lines, offset)
 
 
 def _as_sql_error(exc: BaseException) -> KyuubiSQLError:

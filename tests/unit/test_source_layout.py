@@ -122,3 +122,17 @@ def test_linters_are_clean(command: list[str]) -> None:
         [str(executable), *command[1:]], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_gateway_process_does_not_load_data_libraries() -> None:
+    # The gateway relays result bytes and never builds rows: pyarrow, numpy and pyspark would
+    # only cost it ~50 MB of RSS (and the memory-per-session and streaming benchmarks).
+    probe = (
+        "import sys, kyuubi_py.cli, kyuubi_py.server.main; "
+        "print(sorted(m for m in ('pyarrow', 'numpy', 'pyspark', 'pandas') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
