@@ -6,23 +6,32 @@
 - Statements and metadata calls are forwarded and their operation handles (the engine's)
   recorded under the session, so each later call finds its engine by handle, after the same
   ownership check as the session's.
-- Status polls, result set metadata, fetches, cancel, close and GetInfo are relayed as the
-  engine's raw reply bytes: row data is never decoded here.
+- Status polls, result set metadata, fetches, cancel and close are relayed as the engine's raw
+  reply bytes: row data is never decoded here.
+- GetInfo is answered here after the first time: an engine's answers are static, so its reply to
+  each type is kept per (engine address, type) and replayed; CLI_USER_NAME, the one per-session
+  type, is the session user.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from thrift.protocol.TBinaryProtocol import TBinaryProtocolAccelerated
+from thrift.Thrift import TMessageType
+from thrift.transport.TTransport import TMemoryBuffer
 
 from kyuubi_py.auth.provider import validate_user_name
 from kyuubi_py.config.conf import KyuubiConf
 from kyuubi_py.errors import AuthenticationError, KyuubiSQLError
-from kyuubi_py.protocol.dispatch import RawMessage
+from kyuubi_py.protocol.dispatch import RawMessage, parse_message_header
 from kyuubi_py.protocol.handles import OperationHandle, SessionHandle
 from kyuubi_py.protocol.status import raise_for_status
-from kyuubi_py.protocol.tcli import ttypes
+from kyuubi_py.protocol.tcli import TCLIService, ttypes
+from kyuubi_py.server.engine_client import IDLE_CONNECTIONS
 from kyuubi_py.server.limiter import ConnectionLimiter, Ticket
 from kyuubi_py.server.router import OpenRequest, SessionRouter
 from kyuubi_py.server.session import EngineAttachment, GatewaySession, GatewaySessionManager
@@ -32,6 +41,13 @@ from kyuubi_py.service.lifecycle import CompositeService
 from kyuubi_py.session.session import session_user
 
 log = logging.getLogger(__name__)
+
+#: The per-session GetInfo type: answered from the session, never cached.
+USER_NAME_INFO = ttypes.TGetInfoType.CLI_USER_NAME
+#: Bound of the GetInfo cache (engines x types); cleared when full.
+MAX_CACHED_INFOS = 4096
+_OK_STATUSES = (ttypes.TStatusCode.SUCCESS_STATUS, ttypes.TStatusCode.SUCCESS_WITH_INFO_STATUS)
+_GET_INFO_RESULT = TCLIService.GetInfo_result
 
 
 class GatewayBackendService(CompositeService):
@@ -43,10 +59,16 @@ class GatewayBackendService(CompositeService):
         self.sessions = sessions or GatewaySessionManager()
         self.add_service(self.sessions)
         self.limiter = ConnectionLimiter()
+        self._infos: dict[tuple[str, int], RawMessage] = {}
+        self._infos_lock = threading.Lock()
 
     def initialize(self, conf: KyuubiConf) -> None:
         self.limiter = ConnectionLimiter.from_conf(conf)
         super().initialize(conf)
+
+    def stop(self) -> None:
+        super().stop()
+        IDLE_CONNECTIONS.clear()
 
     # -- sessions ------------------------------------------------------------------------------
     def open_session(
@@ -105,9 +127,26 @@ class GatewayBackendService(CompositeService):
     def connection_closed(self, caller: Caller) -> None:
         self.sessions.connection_closed(caller)
 
-    def get_info(self, caller: Caller, session: SessionHandle, info_type: int) -> RawMessage:
+    def get_info(
+        self, caller: Caller, session: SessionHandle, info_type: int
+    ) -> ttypes.TGetInfoValue | RawMessage:
+        owner = self.sessions.get_session(caller, session)
+        if info_type == USER_NAME_INFO:
+            return ttypes.TGetInfoValue(stringValue=owner.user)
+        key = (owner.client.address, info_type)
+        cached = self._infos.get(key)
+        if cached is not None:
+            owner.touch()
+            return cached
         req = ttypes.TGetInfoReq(sessionHandle=session.to_thrift(), infoType=info_type)
-        return self._relay_session(caller, session, "GetInfo", req)
+        with owner.busy() as client:
+            reply = client.relay("GetInfo", req)
+        if _is_success(reply):
+            with self._infos_lock:
+                if len(self._infos) >= MAX_CACHED_INFOS:
+                    self._infos.clear()
+                self._infos[key] = reply
+        return reply
 
     def set_client_info(
         self, caller: Caller, session: SessionHandle, configuration: Mapping[str, str]
@@ -300,11 +339,22 @@ class GatewayBackendService(CompositeService):
         with session.busy() as client:
             return client.relay(method, req)
 
-    def _relay_session(
-        self, caller: Caller, session: SessionHandle, method: str, req: Any
-    ) -> RawMessage:
-        with self.sessions.get_session(caller, session).busy() as client:
-            return client.relay(method, req)
+
+def _is_success(reply: RawMessage) -> bool:
+    """Whether a relayed GetInfo reply is a successful answer (errors are not cached)."""
+    data = b"".join(bytes(part) for part in reply.parts)
+    try:
+        _, message_type, _, header_length = parse_message_header(data)
+        if message_type != TMessageType.REPLY:
+            return False
+        result = _GET_INFO_RESULT()
+        result.read(TBinaryProtocolAccelerated(TMemoryBuffer(data[header_length:])))
+    except Exception:  # noqa: BLE001 - an undecodable reply is relayed, not cached
+        return False
+    resp = result.success
+    return (
+        resp is not None and resp.infoValue is not None and resp.status.statusCode in _OK_STATUSES
+    )
 
 
 def _identity(caller: Caller, username: str | None) -> str:

@@ -8,11 +8,20 @@ GetInfo are relayed as the engine's raw reply bytes (:meth:`EngineClient.relay`)
 When the connection fails the client is *broken*: the stream is out of step or the engine is
 gone, so every later call fails at once with the same clear error, and only this session is
 affected.
+
+Authenticated connections are pooled per (engine address, user, secret): closing a client right
+after a successful CloseSession parks its connection in :data:`IDLE_CONNECTIONS`, and the next
+:func:`connect_engine` of that user to that engine takes it (no TCP connect, no SASL login)
+after checking that the engine has not hung up. Broken clients are never pooled; the pool is
+bounded.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,6 +54,85 @@ def _is_refused(exc: TTransportException) -> bool:
     return isinstance(getattr(exc, "inner", None), ConnectionRefusedError)
 
 
+PoolKey = tuple[str, int, str, str]
+
+
+class ConnectionPool:
+    """Idle authenticated engine connections, at most ``per_key`` per key and ``total`` in all
+    (the least recently parked go first)."""
+
+    def __init__(self, per_key: int = 8, total: int = 256) -> None:
+        self._per_key = per_key
+        self._total = total
+        self._idle: OrderedDict[PoolKey, list[ThriftClientConnection]] = OrderedDict()
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return self._count
+
+    def take(self, key: PoolKey) -> ThriftClientConnection | None:
+        """A live idle connection of ``key``; dead ones found on the way are closed."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                if not idle:
+                    return None
+                connection = idle.pop()
+                self._count -= 1
+                if not idle:
+                    del self._idle[key]
+            if _still_open(connection):
+                return connection
+            connection.close()
+
+    def put(self, key: PoolKey, connection: ThriftClientConnection) -> None:
+        evicted: list[ThriftClientConnection] = []
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            self._idle.move_to_end(key)
+            idle.append(connection)
+            self._count += 1
+            if len(idle) > self._per_key:
+                evicted.append(idle.pop(0))
+                self._count -= 1
+            while self._count > self._total:
+                oldest_key, oldest = next(iter(self._idle.items()))
+                evicted.append(oldest.pop(0))
+                self._count -= 1
+                if not oldest:
+                    del self._idle[oldest_key]
+        for stale in evicted:
+            stale.close()
+
+    def clear(self) -> None:
+        with self._lock:
+            idle = [c for connections in self._idle.values() for c in connections]
+            self._idle.clear()
+            self._count = 0
+        for connection in idle:
+            connection.close()
+
+
+def _still_open(connection: ThriftClientConnection) -> bool:
+    """Nothing to read and no EOF: an idle connection the engine has not closed (a stopped
+    engine's connections read EOF, anything else would be out of step)."""
+    if not connection.is_open:
+        return False
+    sock: socket.socket = connection._sock  # noqa: SLF001 - a peek, the stream is untouched
+    try:
+        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+#: The gateway's idle engine connections.
+IDLE_CONNECTIONS = ConnectionPool()
+
+
 def connect_engine(
     host: str,
     port: int,
@@ -56,7 +144,13 @@ def connect_engine(
 ) -> EngineClient:
     """Connect and authenticate within ``connect_timeout_s`` (a hung engine must not hang the
     session being opened); later calls wait ``timeout_s`` (``None``: no limit).
-    :class:`StaleEngineError` when nothing listens there."""
+    :class:`StaleEngineError` when nothing listens there. Reuses an idle pooled connection of
+    ``user`` to this engine when there is one."""
+    key = (host, port, user, secret)
+    pooled = IDLE_CONNECTIONS.take(key)
+    if pooled is not None:
+        pooled.set_timeout(timeout_s)
+        return EngineClient(pooled, f"{host}:{port}", pool_key=key)
     try:
         connection = ThriftClientConnection(
             host,
@@ -70,7 +164,7 @@ def connect_engine(
     except (TTransportException, AuthenticationError, ProtocolError, OSError) as exc:
         raise _connect_error(f"{host}:{port}", exc) from None
     connection.set_timeout(timeout_s)
-    return EngineClient(connection, f"{host}:{port}")
+    return EngineClient(connection, f"{host}:{port}", pool_key=key)
 
 
 def _connect_error(address: str, exc: Exception) -> KyuubiSQLError:
@@ -91,22 +185,45 @@ def _connect_error(address: str, exc: Exception) -> KyuubiSQLError:
 
 
 class EngineClient:
-    def __init__(self, connection: ThriftClientConnection, address: str) -> None:
+    def __init__(
+        self,
+        connection: ThriftClientConnection,
+        address: str,
+        *,
+        pool_key: PoolKey | None = None,
+        pool: ConnectionPool | None = None,
+    ) -> None:
         self._connection = connection
         self.address = address
         self.broken_reason: str | None = None
+        self._pool_key = pool_key
+        self._pool = IDLE_CONNECTIONS if pool is None else pool
+        #: Set by a successful CloseSession, cleared by any other call: the connection is idle
+        #: and in step, so :meth:`close` may pool it.
+        self._reusable = False
 
     @property
     def broken(self) -> bool:
         return self.broken_reason is not None
 
     def close(self) -> None:
-        self._connection.close()
+        """Close the client; its connection goes back to the pool when it is idle and sound."""
+        reusable, self._reusable = self._reusable, False
+        if (
+            reusable
+            and self._pool_key is not None
+            and self.broken_reason is None
+            and self._connection.is_open
+        ):
+            self._pool.put(self._pool_key, self._connection)
+        else:
+            self._connection.close()
 
     # -- calls ---------------------------------------------------------------------------------
     def call(self, method: str, req: Any) -> Any:
         """A decoded call; transport failures break the client."""
         self._check_usable()
+        self._reusable = False
         try:
             return self._connection.call(method, req)
         except TApplicationException as exc:
@@ -117,6 +234,7 @@ class EngineClient:
     def relay(self, method: str, req: Any) -> RawMessage:
         """The engine's reply message to ``method``, undecoded."""
         self._check_usable()
+        self._reusable = False
         try:
             return RawMessage([self._connection.call_raw(method, req)])
         except (TTransportException, ProtocolError, OSError) as exc:
@@ -146,6 +264,7 @@ class EngineClient:
     def close_session(self, handle: SessionHandle) -> None:
         resp = self.call("CloseSession", ttypes.TCloseSessionReq(sessionHandle=handle.to_thrift()))
         raise_for_status(resp.status)
+        self._reusable = True
 
     def new_operation(self, method: str, req: Any) -> OperationHandle:
         """ExecuteStatement or a metadata call: the engine's operation handle."""

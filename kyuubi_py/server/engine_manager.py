@@ -9,6 +9,9 @@
 3. :meth:`EngineManager.open` connects to the engine found; when the connection is refused the
    engine is dead and its node stale, so the node is deleted and the next engine tried (up to
    ``kyuubi.session.engine.open.max.attempts``): a dead engine's node is never used twice.
+
+The engine found in a space is remembered (no ZooKeeper read per session) until its node is
+deleted (a watch) or connecting to it fails.
 """
 
 from __future__ import annotations
@@ -55,6 +58,10 @@ class StaleEngineError(EngineUnavailableError):
     """A registered engine refused the connection: it is gone, its node is stale."""
 
 
+def _no_watch() -> None:
+    pass
+
+
 def launch_failure_message(
     app_name: str, reason: str, lines: list[str], log_path: Path | None, max_size: int
 ) -> str:
@@ -92,6 +99,9 @@ class EngineManager:
         self._poll_interval_s = poll_interval_s
         self._launched: dict[str, EngineProcess] = {}
         self._lock = threading.Lock()
+        #: space -> (its engine, cancels the watch on the engine's node)
+        self._known: dict[str, tuple[ServiceNodeInfo, Callable[[], None]]] = {}
+        self._known_lock = threading.Lock()
 
     # -- public --------------------------------------------------------------------------------
     def open(self, ref: EngineRef, conf: KyuubiConf, connect: Callable[[ServiceNodeInfo], T]) -> T:
@@ -103,6 +113,7 @@ class EngineManager:
             try:
                 return connect(node)
             except EngineUnavailableError as exc:
+                self.forget(ref.space, node)
                 self._give_up_on(node, exc, last=attempt == attempts)
         raise AssertionError("unreachable")
 
@@ -119,6 +130,15 @@ class EngineManager:
         time.sleep(self._poll_interval_s)
 
     def get_or_create(self, ref: EngineRef, conf: KyuubiConf) -> ServiceNodeInfo:
+        with self._known_lock:
+            known = self._known.get(ref.space)
+        if known is not None:
+            return known[0]
+        node = self._get_or_create(ref, conf)
+        self._remember(ref.space, node)
+        return node
+
+    def _get_or_create(self, ref: EngineRef, conf: KyuubiConf) -> ServiceNodeInfo:
         node = self.find(ref)
         if node is not None:
             return node
@@ -133,6 +153,34 @@ class EngineManager:
         """The newest engine registered in ``ref``'s space (Kyuubi takes the last one)."""
         nodes = self._discovery.get_service_nodes(ref.space)
         return nodes[-1] if nodes else None
+
+    def _remember(self, space: str, node: ServiceNodeInfo) -> None:
+        """Remember ``node`` as ``space``'s engine until its node goes away."""
+        with self._known_lock:
+            if space in self._known:
+                return
+            self._known[space] = (node, _no_watch)
+        try:
+            cancel = self._discovery.watch_deletion(node.path, lambda _: self.forget(space, node))
+        except Exception as exc:  # noqa: BLE001 - not remembered: the next session looks again
+            log.warning("Cannot watch engine node %s (%s)", node.path, exc)
+            self.forget(space, node)
+            return
+        with self._known_lock:
+            known = self._known.get(space)
+            if known is not None and known[0] is node:
+                self._known[space] = (node, cancel)
+                return
+        cancel()  # forgotten meanwhile (the node is already gone)
+
+    def forget(self, space: str, node: ServiceNodeInfo | None = None) -> None:
+        """Stop using the remembered engine of ``space`` (only if it is ``node``, when given)."""
+        with self._known_lock:
+            known = self._known.get(space)
+            if known is None or (node is not None and known[0].path != node.path):
+                return
+            del self._known[space]
+        known[1]()
 
     def launched(self) -> list[EngineProcess]:
         with self._lock:

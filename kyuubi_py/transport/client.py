@@ -38,8 +38,8 @@ from kyuubi_py.protocol.tcli import TCLIService
 from kyuubi_py.transport.sasl import DEFAULT_MAX_PAYLOAD, HEADER, Status, encode_message
 from kyuubi_py.transport.server import (
     DEFAULT_MAX_MESSAGE_SIZE,
+    _SocketRawIO,
     frame_parts,
-    open_reader,
     send_parts,
 )
 
@@ -48,6 +48,11 @@ __all__ = ["ThriftClientConnection"]
 _U32 = struct.Struct(">I")
 _T = TypeVar("_T")
 _SEQIDS_WRAP: Final = 2**31 - 1
+_REPLY_TYPES: Final = (TMessageType.REPLY, TMessageType.EXCEPTION)
+#: Read buffer of a connection. Replies to control calls are small; a read larger than the
+#: buffer (a FetchResults frame) receives straight into its ``bytes``, so a small buffer costs
+#: nothing there while an idle connection (one per gateway session) holds little memory.
+_READ_BUFFER: Final = 4 * 1024
 
 
 class _FrameReadTransport(TTransportBase, CReadableTransport):  # type: ignore[misc]
@@ -135,7 +140,7 @@ class ThriftClientConnection:
             message = f"cannot connect to {host}:{port}: {exc}"
             raise TTransportException(TTransportException.NOT_OPEN, message, exc) from exc
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._reader = open_reader(self._sock)
+        self._reader = io.BufferedReader(_SocketRawIO(self._sock), _READ_BUFFER)
         if sasl:
             # The login is part of connecting: a server that never answers must not hang us.
             self._guarded(lambda: self._negotiate(user, password))
@@ -162,6 +167,19 @@ class ThriftClientConnection:
         with self._lock:
             seqid = self._send(method, req)
             return self._guarded(lambda: self._read_raw(method, seqid))
+
+    def call_frame(self, message: bytes, header_length: int) -> bytes:
+        """Send an already-encoded CALL ``message`` (SASL connections only) as it is; return the
+        reply message undecoded. ``header_length`` is the length of its message header: the
+        reply must carry the same method name and seqid (the caller's), else the stream is out
+        of step and the connection closes."""
+        if not self._sasl:
+            raise ValueError("call_frame needs a framed (SASL) connection")
+        with self._lock:
+            if self._closed:
+                raise TTransportException(TTransportException.NOT_OPEN, "connection is closed")
+            self._guarded(lambda: send_parts(self._sock, [_U32.pack(len(message)), message]))
+            return self._guarded(lambda: self._read_reply_frame(message, header_length))
 
     def set_timeout(self, timeout_s: float | None) -> None:
         """Timeout of later calls (``None``: none); e.g. a short one for the handshake, then the
@@ -251,6 +269,20 @@ class ThriftClientConnection:
         name, message_type, reply_seqid, _ = parse_message_header(frame)
         self._check_header(method, seqid, name, message_type, reply_seqid)
         return frame
+
+    def _read_reply_frame(self, message: bytes, header_length: int) -> bytes:
+        reply = self._read_frame()
+        # Same version and name length, name and seqid; type REPLY or EXCEPTION.
+        if (
+            len(reply) < header_length
+            or reply[:3] != message[:3]
+            or reply[3] not in _REPLY_TYPES
+            or reply[4:header_length] != message[4:header_length]
+        ):
+            name, message_type, seqid, _ = parse_message_header(message)
+            self._check_header(name, seqid, *parse_message_header(reply)[:3])
+            raise ProtocolError(f"{name} reply does not match its call")
+        return reply
 
     def _read_raw_unframed(self, buffered: TBufferedTransport, method: str, seqid: int) -> bytes:
         recorder = _RecordingTransport(buffered)

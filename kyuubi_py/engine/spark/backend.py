@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -63,6 +65,9 @@ class SparkSQLBackendService(CompositeService):
         self._current_user = CurrentUser(spark)
         self._keywords: str | None = None
         self._keywords_lock = threading.Lock()
+        #: Answers of every GetInfo type but CLI_USER_NAME: static for the engine's life.
+        self._infos: dict[int, ttypes.TGetInfoValue] = {}
+        self._server_info: ServerInfo | None = None
 
     @property
     def operations(self) -> OperationManager:
@@ -71,6 +76,16 @@ class SparkSQLBackendService(CompositeService):
     def start(self) -> None:
         super().start()
         self.progress.start(self.conf)
+        # ODBC_KEYWORDS can take seconds the first time: never on a client's call if avoidable.
+        threading.Thread(
+            target=self._warm_keywords, name="kyuubi-sql-keywords", daemon=True
+        ).start()
+
+    def _warm_keywords(self) -> None:
+        try:
+            self._sql_keywords()
+        except Exception:  # noqa: BLE001 - retried on the first GetInfo that needs it
+            log.warning("Fetching Spark's SQL keywords failed", exc_info=True)
 
     def stop(self) -> None:
         self.progress.stop()
@@ -111,21 +126,43 @@ class SparkSQLBackendService(CompositeService):
         self, caller: Caller, session: SessionHandle, info_type: int
     ) -> ttypes.TGetInfoValue:
         opened = self.sessions.get_session(caller, session)
-        info = ServerInfo(
-            dbms_name=self.conf.get(ENGINE_INFO_DBMS_NAME) or "Spark SQL",
-            dbms_version=self.conf.get(ENGINE_INFO_DBMS_VERSION) or self.spark.version,
-            user=opened.user,
-            keywords=self._sql_keywords,
-        )
-        return get_info(info_type, info)
+        if info_type == ttypes.TGetInfoType.CLI_USER_NAME:
+            return get_info(info_type, replace(self._info(), user=opened.user))
+        value = self._infos.get(info_type)
+        if value is None:
+            value = self._infos[info_type] = get_info(info_type, self._info())
+        return value
+
+    def _info(self) -> ServerInfo:
+        info = self._server_info
+        if info is None:
+            info = self._server_info = ServerInfo(
+                dbms_name=self.conf.get(ENGINE_INFO_DBMS_NAME) or "Spark SQL",
+                dbms_version=self.conf.get(ENGINE_INFO_DBMS_VERSION) or self.spark.version,
+                user="",
+                keywords=self._sql_keywords,
+            )
+        return info
 
     def _sql_keywords(self) -> str:
-        """Spark's keyword list (``sql_keywords()``), fetched once: it costs a Spark job."""
+        """Spark's keyword list (what ``sql_keywords()`` lists), fetched once."""
         with self._keywords_lock:
             if self._keywords is None:
-                rows = self.spark.sql("SELECT keyword FROM sql_keywords()").collect()
-                self._keywords = keyword_csv([str(row[0]) for row in rows])
+                self._keywords = keyword_csv(self._fetch_keywords())
             return self._keywords
+
+    def _fetch_keywords(self) -> list[str]:
+        jvm: Any = self.spark.sparkContext._jvm
+        try:
+            # One py4j call instead of a Spark job (``sql_keywords()`` lists this very Seq).
+            utils = jvm.org.apache.spark.sql.catalyst.util.SQLKeywordUtils
+            joined = str(utils.keywords().mkString("\n"))
+            if joined:
+                return joined.split("\n")
+        except Exception:  # noqa: BLE001 - another Spark: ask SQL
+            log.info("SQLKeywordUtils unavailable; listing keywords with sql_keywords()")
+        rows = self.spark.sql("SELECT keyword FROM sql_keywords()").collect()
+        return [str(row[0]) for row in rows]
 
     def set_client_info(
         self, caller: Caller, session: SessionHandle, configuration: Mapping[str, str]
@@ -153,6 +190,7 @@ class SparkSQLBackendService(CompositeService):
         query_timeout_s: int,
     ) -> OperationHandle:
         opened = self.sessions.get_session(caller, session)
+        opened.ran_statements = True  # it may create temporary views
         for key, value in conf_overlay.items():
             opened.spark.conf.set(key, value)  # Hive applies confOverlay to the session
         timeout = self.operations.effective_timeout(query_timeout_s)

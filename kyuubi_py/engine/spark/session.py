@@ -97,6 +97,8 @@ class SparkSQLSession(Session):
         self._current_user = current_user
         self._spark: SparkSession | None = None
         self.client_info: dict[str, str] = {}
+        #: Set when a statement ran: only then can the session hold temporary views.
+        self.ran_statements = False
 
     @property
     def spark(self) -> SparkSession:
@@ -181,8 +183,8 @@ class SparkSQLSession(Session):
 
     def close(self) -> None:
         spark, self._spark = self._spark, None
-        if spark is None:
-            return
+        if spark is None or not self.ran_statements:
+            return  # no statement, no temporary view: no py4j round trips to close
         try:
             _drop_temp_views(spark)
         except Exception:  # noqa: BLE001 - the session goes away either way
@@ -193,10 +195,9 @@ class SparkSQLSession(Session):
 
 def _drop_temp_views(spark: SparkSession) -> None:
     """Drop (and uncache) the session's temporary views; global temp views are shared."""
-    jvm: Any = spark.sparkContext._jvm
     jsession: Any = spark._jsparkSession
-    names = jvm.scala.jdk.javaapi.CollectionConverters.asJava(
-        jsession.sessionState().catalog().getTempViewNames()
-    )
-    for name in list(names):
+    names: Any = jsession.sessionState().catalog().getTempViewNames()
+    if names.isEmpty():
+        return
+    for name in [str(names.apply(i)) for i in range(names.length())]:
         spark.catalog.dropTempView(name)

@@ -34,6 +34,7 @@ class FakeDiscovery:
         self._seq = itertools.count()
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
+        self._watches: dict[str, list[Callable[[str], None]]] = {}
 
     def register_service(
         self, path_prefix: str, data: bytes, *, on_deleted: Callable[[], None] | None = None
@@ -65,6 +66,25 @@ class FakeDiscovery:
         with self._guard:
             self.deleted.append(path)
             self.nodes.pop(path, None)
+            callbacks = self._watches.pop(path, [])
+        for callback in callbacks:
+            callback(path)
+
+    def watch_deletion(self, path: str, callback: Callable[[str], None]) -> Callable[[], None]:
+        with self._guard:
+            present = path in self.nodes
+            if present:
+                self._watches.setdefault(path, []).append(callback)
+        if not present:
+            callback(path)
+
+        def cancel() -> None:
+            with self._guard:
+                watches = self._watches.get(path, [])
+                if callback in watches:
+                    watches.remove(callback)
+
+        return cancel
 
     @contextmanager
     def lock(self, path: str, timeout_s: float) -> Iterator[None]:

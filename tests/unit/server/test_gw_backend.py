@@ -6,13 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from thrift.protocol import fastbinary
+from thrift.Thrift import TMessageType
 
 from kyuubi_py.config.conf import KyuubiConf
 from kyuubi_py.errors import ConnectionLimitError, KyuubiSQLError
-from kyuubi_py.protocol.dispatch import RawMessage
+from kyuubi_py.protocol.dispatch import RawMessage, encode_message_header
 from kyuubi_py.protocol.handles import OperationHandle, SessionHandle
-from kyuubi_py.protocol.status import ok_status
-from kyuubi_py.protocol.tcli import V8, V10, ttypes
+from kyuubi_py.protocol.status import error_status, ok_status
+from kyuubi_py.protocol.tcli import V8, V10, TCLIService, ttypes
 from kyuubi_py.server.backend import GatewayBackendService
 from kyuubi_py.server.router import OpenRequest
 from kyuubi_py.server.session import EngineAttachment, GatewaySession, GatewaySessionManager
@@ -313,3 +315,41 @@ def test_a_call_in_flight_keeps_the_session_open(clock: Clock) -> None:
         clock.now += 60
         backend.sessions.check_idle()
         assert backend.sessions.session_count == 1
+
+
+def _get_info_reply(value: ttypes.TGetInfoValue, status: ttypes.TStatus) -> RawMessage:
+    result = TCLIService.GetInfo_result(success=ttypes.TGetInfoResp(status, value))
+    body = fastbinary.encode_binary(result, [TCLIService.GetInfo_result, result.thrift_spec])
+    return RawMessage([encode_message_header("GetInfo", TMessageType.REPLY, 5) + body])
+
+
+def test_get_info_is_answered_by_the_gateway_after_the_first_call(clock: Clock) -> None:
+    backend, router = make_backend(clock)
+    first, second = open_as(backend, ALICE), open_as(backend, BOB)
+    name = _get_info_reply(ttypes.TGetInfoValue(stringValue="Spark SQL"), ok_status())
+    for engine in router.clients:
+        engine.relay = lambda method, req: name  # type: ignore[method-assign]
+    assert backend.get_info(ALICE, first, ttypes.TGetInfoType.CLI_DBMS_NAME) is name
+    router.clients[0].broken = True  # the cached answer needs no engine
+    assert backend.get_info(ALICE, first, ttypes.TGetInfoType.CLI_DBMS_NAME) is name
+    assert backend.get_info(BOB, second, ttypes.TGetInfoType.CLI_DBMS_NAME) is name
+    user = backend.get_info(BOB, second, ttypes.TGetInfoType.CLI_USER_NAME)
+    assert user == ttypes.TGetInfoValue(stringValue="bob")
+
+
+def test_failed_get_info_answers_are_not_cached(clock: Clock) -> None:
+    backend, router = make_backend(clock)
+    session = open_as(backend, ALICE)
+    failed = _get_info_reply(
+        ttypes.TGetInfoValue(lenValue=0), error_status(KyuubiSQLError("no", "HY096"))
+    )
+    calls: list[str] = []
+
+    def relay(method: str, req: Any) -> RawMessage:
+        calls.append(method)
+        return failed
+
+    router.clients[0].relay = relay  # type: ignore[method-assign]
+    backend.get_info(ALICE, session, 999)
+    backend.get_info(ALICE, session, 999)
+    assert calls == ["GetInfo", "GetInfo"]

@@ -14,10 +14,10 @@ from thrift.transport.TTransport import TTransportException
 
 from kyuubi_py.errors import KyuubiSQLError
 from kyuubi_py.protocol.dispatch import RawMessage
-from kyuubi_py.protocol.handles import OperationHandle
+from kyuubi_py.protocol.handles import OperationHandle, SessionHandle
 from kyuubi_py.protocol.status import error_status, ok_status
 from kyuubi_py.protocol.tcli import ttypes
-from kyuubi_py.server.engine_client import EngineClient, connect_engine
+from kyuubi_py.server.engine_client import ConnectionPool, EngineClient, connect_engine
 from kyuubi_py.server.engine_manager import EngineUnavailableError, StaleEngineError
 
 pytestmark = pytest.mark.timeout(30)
@@ -144,3 +144,52 @@ def test_silent_engine_times_out_in_the_handshake() -> None:
                 timeout_s=None,
             )
     assert time.monotonic() - started < 5
+
+
+class PoolableConnection(FakeConnection):
+    def __init__(self, reply: Any = None) -> None:
+        super().__init__(reply)
+        self._sock, self.peer = socket.socketpair()
+
+    @property
+    def is_open(self) -> bool:
+        return not self.closed
+
+    def close(self) -> None:
+        super().close()
+        self._sock.close()
+
+
+def test_a_cleanly_closed_session_pools_its_connection() -> None:
+    pool = ConnectionPool()
+    key = ("127.0.0.1", 1, "alice", "secret")
+    connection = PoolableConnection(ttypes.TCloseSessionResp(status=ok_status()))
+    engine = EngineClient(connection, "127.0.0.1:1", pool_key=key, pool=pool)  # type: ignore[arg-type]
+    engine.close_session(SessionHandle())
+    engine.close()
+    assert not connection.closed and len(pool) == 1
+    assert pool.take(key) is connection
+    assert pool.take(key) is None
+
+
+def test_unclean_or_dead_connections_are_not_reused() -> None:
+    pool = ConnectionPool()
+    key = ("127.0.0.1", 1, "alice", "secret")
+    unclean = PoolableConnection(ttypes.TCloseSessionResp(status=ok_status()))
+    EngineClient(unclean, "127.0.0.1:1", pool_key=key, pool=pool).close()  # type: ignore[arg-type]
+    assert unclean.closed and len(pool) == 0
+    dead = PoolableConnection()
+    pool.put(key, dead)  # type: ignore[arg-type]
+    dead.peer.close()  # the engine hung up while the connection was idle
+    assert pool.take(key) is None and dead.closed
+
+
+def test_the_pool_is_bounded() -> None:
+    pool = ConnectionPool(per_key=2, total=3)
+    connections = [PoolableConnection() for _ in range(5)]
+    for index, connection in enumerate(connections):
+        pool.put(("h", 1, f"user{index % 2}", "s"), connection)  # type: ignore[arg-type]
+    assert len(pool) == 3
+    assert sum(c.closed for c in connections) == 2
+    pool.clear()
+    assert all(c.closed for c in connections)

@@ -210,3 +210,38 @@ def test_open_retries_an_unavailable_engine_without_deleting_it(tmp_path: Path) 
     assert harness.manager.open(make_ref(), harness.conf, flaky) == "r1"
     assert calls[0] == calls[1]
     assert harness.discovery.deleted == []
+
+
+def test_remembers_the_engine_until_its_node_is_deleted(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    ref = make_ref()
+    node = harness.discovery.add_engine(ref.space, "127.0.0.1", 7, "e1")
+    lookups: list[str] = []
+    list_nodes = harness.discovery.get_service_nodes
+
+    def counting(space: str) -> list[ServiceNodeInfo]:
+        lookups.append(space)
+        return list_nodes(space)
+
+    harness.discovery.get_service_nodes = counting  # type: ignore[method-assign]
+    assert harness.manager.get_or_create(ref, harness.conf).path == node
+    assert harness.manager.get_or_create(ref, harness.conf).path == node
+    assert lookups == [ref.space]  # the second session reads no ZooKeeper
+    harness.discovery.delete(node)
+    newer = harness.discovery.add_engine(ref.space, "127.0.0.1", 8, "e2")
+    assert harness.manager.get_or_create(ref, harness.conf).path == newer
+
+
+def test_a_failed_connection_forgets_the_remembered_engine(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    ref = make_ref()
+    harness.discovery.add_engine(ref.space, "127.0.0.1", 1, "dead-engine")
+    assert harness.manager.get_or_create(ref, harness.conf).port == 1
+
+    def connect(node: ServiceNodeInfo) -> int:
+        if node.port == 1:
+            raise EngineUnavailableError("reset")
+        return node.port
+
+    harness.discovery.add_engine(ref.space, "127.0.0.1", 2, "live-engine")
+    assert harness.manager.open(ref, harness.conf, connect) == 2
