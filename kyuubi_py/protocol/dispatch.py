@@ -39,6 +39,7 @@ __all__ = [
     "SERVICE_METHODS",
     "Buffer",
     "Dispatcher",
+    "FrameRelayHook",
     "RawMessage",
     "RawResponse",
     "application_exception_body",
@@ -51,6 +52,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Buffer = bytes | bytearray | memoryview
+#: ``relay_frame(name, frame, header_length)``: a handler's optional pass-through for framed
+#: CALLs; the complete reply message, or ``None`` to decode and dispatch as usual.
+FrameRelayHook = Callable[[str, bytes, int], "list[Buffer] | None"]
 
 VERSION_1: Final = -2147418112  # 0x80010000 as a signed i32, as TBinaryProtocol.VERSION_1
 VERSION_MASK: Final = -65536  # 0xffff0000
@@ -387,6 +391,9 @@ class Dispatcher:
             function = getattr(handler, name, None)
             if callable(function):
                 self._bound[name] = (method, function)
+        # Optional fast path for framed requests: ``relay_frame(name, frame, header_length)``
+        # returns the whole reply message, or None to decode the request as usual.
+        self._relay_frame: FrameRelayHook | None = getattr(handler, "relay_frame", None)
         # One protocol reused for every frame; only its transport and limits change.
         self._frame_protocol = TBinaryProtocolAccelerated(TMemoryBuffer(b""), fallback=False)
 
@@ -397,6 +404,10 @@ class Dispatcher:
         seqid there is nothing a client could match a reply to.
         """
         name, message_type, seqid, offset = parse_message_header(frame)
+        if self._relay_frame is not None and message_type == TMessageType.CALL:
+            relayed = self._relay_frame(name, frame, offset)
+            if relayed is not None:
+                return relayed
         bound = self._bound.get(name) if message_type == TMessageType.CALL else None
         if bound is None:
             # The frame boundary is known, so the args need no skipping.

@@ -240,6 +240,19 @@ class EngineClient:
         except (TTransportException, ProtocolError, OSError) as exc:
             raise self._break(method, exc) from None
 
+    def relay_frame(self, message: bytes, header_length: int) -> bytes | None:
+        """Forward a client's encoded CALL unchanged; the engine's reply bytes, or ``None`` when
+        the connection is (or just became) broken, so the caller answers through the decode
+        path and its "unreachable" error."""
+        if self.broken:
+            return None
+        self._reusable = False
+        try:
+            return self._connection.call_frame(message, header_length)
+        except (TTransportException, ProtocolError, OSError) as exc:
+            self._break("a relayed call", exc)
+            return None
+
     def _check_usable(self) -> None:
         if self.broken_reason is not None:
             raise _unreachable(self.address, self.broken_reason)

@@ -63,7 +63,10 @@ DEFAULT_MAX_MESSAGE_SIZE: Final = 104_857_600
 SASL_START: Final = 0x01
 BINARY_VERSION_BYTE: Final = 0x80
 LISTEN_BACKLOG: Final = 1024
-_READ_BUFFER = 64 * 1024
+#: Per-connection read buffer. Requests are small and frames larger than the buffer are read
+#: straight into their own bytes, so a small buffer costs nothing in throughput and keeps idle
+#: connections cheap (hundreds of them per gateway).
+_READ_BUFFER = 8 * 1024
 _U32 = struct.Struct(">I")
 # sendmsg takes at most IOV_MAX (1024 on Linux) buffers per call.
 _MAX_IOV = 512

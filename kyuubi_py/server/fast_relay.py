@@ -1,0 +1,188 @@
+"""Forward operation-handle RPCs to the engine as the client's own frame bytes.
+
+GetOperationStatus, FetchResults, GetResultSetMetadata, CancelOperation and CloseOperation carry
+nothing the gateway needs but the operation handle, and the handle is the engine's own
+(reference/performance.md section 5). For a framed (SASL) client the handle's guid and secret sit
+at fixed offsets when the request is encoded in the standard field order, so the gateway peeks
+them (:func:`peek_operation_ids`), checks ownership exactly as the decode path does, sends the
+client's message unchanged on the session's engine connection and returns the engine's reply
+unchanged (its method name and seqid are already the client's).
+
+Anything else falls back to the decode path (``relay_frame`` returns ``None``): a request that
+is not byte for byte the expected layout, an unknown or foreign handle (the decode path answers
+with the usual "Invalid OperationHandle" error), a broken engine connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from thrift.Thrift import TType
+
+from kyuubi_py.errors import KyuubiSQLError
+from kyuubi_py.protocol.dispatch import Buffer
+from kyuubi_py.protocol.handles import OperationHandle
+from kyuubi_py.protocol.tcli import TCLIService, ttypes
+from kyuubi_py.server.session import GatewaySessionManager
+from kyuubi_py.service.backend import BackendService, Caller
+from kyuubi_py.service.frontend import ThriftFrontend
+from kyuubi_py.service.thrift_service import ThriftFrontendService
+from kyuubi_py.transport.server import ConnectionContext
+
+__all__ = [
+    "FRAME_RELAYED_METHODS",
+    "FrameRelay",
+    "GatewayFrontend",
+    "GatewayFrontendService",
+    "peek_operation_ids",
+]
+
+#: The RPCs served by :meth:`FrameRelay.relay_frame`.
+FRAME_RELAYED_METHODS: Final = frozenset(
+    {
+        "GetOperationStatus",
+        "FetchResults",
+        "GetResultSetMetadata",
+        "CancelOperation",
+        "CloseOperation",
+    }
+)
+
+_WIDTHS: Final = {
+    TType.BOOL: 1,
+    TType.BYTE: 1,
+    TType.I16: 2,
+    TType.I32: 4,
+    TType.I64: 8,
+    TType.DOUBLE: 8,
+}
+
+# args field 1 (req struct) > req field 1 (TOperationHandle) > its field 1 (THandleIdentifier) >
+# guid: field 1, binary of 16 bytes; then secret: field 2, binary of 16 bytes; then STOP.
+_HANDLE_PREFIX: Final = bytes(
+    [TType.STRUCT, 0, 1, TType.STRUCT, 0, 1, TType.STRUCT, 0, 1, TType.STRING, 0, 1, 0, 0, 0, 16]
+)
+_GUID_AT: Final = len(_HANDLE_PREFIX)
+_SECRET_PREFIX: Final = bytes([TType.STRING, 0, 2, 0, 0, 0, 16])
+_SECRET_AT: Final = _GUID_AT + 16 + len(_SECRET_PREFIX)
+_IDS_END: Final = _SECRET_AT + 16
+
+
+def _tail_fields(struct_class: Any) -> dict[int, tuple[int, int]]:
+    """Fields after field 1 of a struct: ``id -> (type byte, value width)``; all fixed-width."""
+    fields = {}
+    for entry in struct_class.thrift_spec[2:]:
+        if entry is not None:
+            fields[entry[0]] = (entry[1], _WIDTHS[entry[1]])
+    return fields
+
+
+def _request_class(method: str) -> Any:
+    spec = getattr(TCLIService, f"{method}_args").thrift_spec
+    assert len(spec) == 2 and spec[1][:2] == (1, TType.STRUCT)
+    req_class = spec[1][3][0]
+    assert req_class.thrift_spec[1][:3] == (1, TType.STRUCT, "operationHandle")
+    return req_class
+
+
+_HANDLE_TAIL: Final = _tail_fields(ttypes.TOperationHandle)
+_REQUEST_TAILS: Final = {
+    method: _tail_fields(_request_class(method)) for method in FRAME_RELAYED_METHODS
+}
+_STOP: Final = TType.STOP
+
+
+def peek_operation_ids(name: str, frame: bytes, header_length: int) -> tuple[bytes, bytes] | None:
+    """The operation handle's ``(guid, secret)`` of a ``name`` CALL message, or ``None``.
+
+    ``header_length`` is where the args struct starts. The message must be exactly what the
+    generated encoders produce: the handle identifier first at its fixed offset, then only the
+    known fixed-width fields of the operation handle and of the request, in increasing field
+    order (so no field repeats), each struct ended, and nothing after the args struct.
+    """
+    tail = _REQUEST_TAILS.get(name)
+    if tail is None or not frame.startswith(_HANDLE_PREFIX, header_length):
+        return None
+    at = header_length + _SECRET_AT
+    if not frame.startswith(_SECRET_PREFIX, at - len(_SECRET_PREFIX)):
+        return None
+    end = header_length + _IDS_END
+    size = len(frame)
+    if end >= size or frame[end] != _STOP:
+        return None
+    end = _skip_fields(frame, end + 1, size, _HANDLE_TAIL)
+    if end < 0:
+        return None
+    end = _skip_fields(frame, end, size, tail)
+    # Then the args struct's STOP ends the message.
+    if end != size - 1 or frame[end] != _STOP:
+        return None
+    start = header_length + _GUID_AT
+    return frame[start : start + 16], frame[at : at + 16]
+
+
+def _skip_fields(frame: bytes, at: int, size: int, fields: dict[int, tuple[int, int]]) -> int:
+    """Offset after the STOP of a run of ``fields`` starting at ``at``, or -1."""
+    last = 1
+    while at < size:
+        ttype = frame[at]
+        if ttype == _STOP:
+            return at + 1
+        if at + 3 > size or frame[at + 1]:
+            return -1
+        field_id = frame[at + 2]
+        expected = fields.get(field_id)
+        if expected is None or expected[0] != ttype or field_id <= last:
+            return -1
+        last = field_id
+        at += 3 + expected[1]
+    return -1
+
+
+class FrameRelay:
+    """The frame relay of one client connection (a :class:`Caller`)."""
+
+    def __init__(self, sessions: GatewaySessionManager, caller: Caller) -> None:
+        self._sessions = sessions
+        self._caller = caller
+
+    def relay_frame(self, name: str, frame: bytes, header_length: int) -> list[Buffer] | None:
+        """The engine's reply message to the CALL in ``frame``, or ``None`` to decode it."""
+        ids = peek_operation_ids(name, frame, header_length)
+        if ids is None:
+            return None
+        operation = OperationHandle(ids[0], ids[1])
+        sessions = self._sessions
+        try:
+            session = sessions.session_of_operation(self._caller, operation)
+            with session.busy() as client:
+                # One call at a time on the engine connection: its own lock serialises callers.
+                reply = client.relay_frame(frame, header_length)
+                if reply is None:
+                    return None
+        except KyuubiSQLError:
+            return None  # unknown or foreign handle: the decode path gives the same error
+        if name == "CloseOperation":
+            sessions.remove_engine_operation(session, operation)
+        return [reply]
+
+
+class GatewayFrontend(ThriftFrontend):
+    """The gateway's per-connection handler: :class:`ThriftFrontend` plus the frame relay."""
+
+    def __init__(self, backend: BackendService, caller: Caller, sessions: GatewaySessionManager):
+        super().__init__(backend, caller)
+        self.relay_frame = FrameRelay(sessions, caller).relay_frame
+
+
+class GatewayFrontendService(ThriftFrontendService):
+    """The gateway's binary frontend: connections served by :class:`GatewayFrontend`."""
+
+    def _handler(self, ctx: ConnectionContext) -> ThriftFrontend:
+        caller = Caller(ctx.connection_id, ctx.user, ctx.client_host, ctx.transport)
+        sessions = getattr(self._backend, "sessions", None)
+        if not isinstance(sessions, GatewaySessionManager) or ctx.transport != "SASL":
+            return super()._handler(ctx)
+        frontend = GatewayFrontend(self._backend, caller, sessions)
+        ctx.add_close_callback(frontend.connection_closed)
+        return frontend
