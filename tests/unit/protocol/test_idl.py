@@ -15,19 +15,6 @@ from thrift.transport import TTransport
 from kyuubi_py.protocol._gen.TCLIService import TCLIService, constants, ttypes
 
 
-def _fastbinary_available() -> bool:
-    try:
-        from thrift.protocol import fastbinary  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-requires_fastbinary = pytest.mark.skipif(
-    not _fastbinary_available(), reason="thrift C extension (fastbinary) not built"
-)
-
-
 def _roundtrip(obj, *, accelerated: bool):
     """Serialize ``obj`` and read it back into a fresh instance of its class."""
     wbuf = TTransport.TMemoryBuffer()
@@ -138,7 +125,7 @@ def test_imports_and_service_methods():
 @pytest.mark.parametrize(
     "accelerated",
     [
-        pytest.param(True, marks=requires_fastbinary, id="fastbinary"),
+        pytest.param(True, id="fastbinary"),
         pytest.param(False, id="pure"),
     ],
 )
@@ -149,7 +136,6 @@ def test_roundtrip(factory, accelerated):
     assert out == obj
 
 
-@requires_fastbinary
 def test_fastbinary_and_pure_encodings_match():
     for factory in (_open_session_req, _row_set, _get_info_resp):
         _, fast = _roundtrip(factory(), accelerated=True)
@@ -157,7 +143,6 @@ def test_fastbinary_and_pure_encodings_match():
         assert fast == pure
 
 
-@requires_fastbinary
 def test_roundtrip_nested_structures_fastbinary():
     # Nested containers (list<list<string>>, map<string, union>) exercise the
     # spec layout that older generators got wrong for the C extension.
