@@ -2,6 +2,6 @@
 
 Scenarios B1-B9 start real peers on loopback (the gateway, the engine direct, a plain byte relay
 in front of the engine, Spark Thrift Server) and compare them round by round; M1-M4 are
-micro-benchmarks without a JVM. Targets and their sources: /work/shared/reference/performance.md
-section 7. Entry point: ``python -m bench.run``.
+micro-benchmarks without a JVM. Targets and their sources: section 7 of
+shared/reference/performance.md (beside this repository). Entry point: ``python -m bench.run``.
 """
