@@ -3,7 +3,8 @@
 1. Look in the engine space for registered engines, newest first.
 2. None: take the launch lock (timeout: initialize timeout x 1.1), look again (another gateway may
    have launched one meanwhile), then launch: take a launch permit, spark-submit, and poll the
-   space every ``poll_interval_s`` for the node carrying our ref id, while watching the process.
+   space every ``registration_poll_s`` for the node carrying our ref id, while watching the
+   process.
    The process exiting fails the launch at once, quoting the end of its log; running out of
    ``kyuubi.session.engine.initialize.timeout`` kills its process group.
 3. :meth:`EngineManager.open` connects to the engine found; when the connection is refused the
@@ -89,6 +90,7 @@ class EngineManager:
         limiter: LaunchLimiter,
         spawn: Spawn = EngineProcess,
         poll_interval_s: float = 0.5,
+        registration_poll_s: float = 0.1,
     ) -> None:
         self._conf = conf
         self._discovery = discovery
@@ -97,6 +99,9 @@ class EngineManager:
         self._limiter = limiter
         self._spawn = spawn
         self._poll_interval_s = poll_interval_s
+        # A new user waits for this: every 0.1 s instead of 0.5 s takes ~0.2 s off a cold start
+        # on average, for one ZooKeeper read per tick while a launch (a rare event) is pending.
+        self._registration_poll_s = registration_poll_s
         self._launched: dict[str, EngineProcess] = {}
         self._lock = threading.Lock()
         #: space -> (its engine, cancels the watch on the engine's node)
@@ -252,7 +257,7 @@ class EngineManager:
                     f"it did not register within {timeout_s:g} s; if engines start slowly here, "
                     "raise kyuubi.session.engine.initialize.timeout",
                 )
-            time.sleep(self._poll_interval_s)
+            time.sleep(self._registration_poll_s)
 
     def _registered(self, ref: EngineRef) -> ServiceNodeInfo | None:
         try:

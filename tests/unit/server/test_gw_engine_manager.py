@@ -50,6 +50,7 @@ class Harness:
             limiter=LaunchLimiter(limit),
             spawn=self.spawn,  # type: ignore[arg-type]
             poll_interval_s=0.01,
+            registration_poll_s=0.01,
         )
 
     def spawn(self, command: EngineLaunchCommand) -> FakeProcess:
