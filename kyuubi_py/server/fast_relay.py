@@ -26,14 +26,13 @@ from kyuubi_py.protocol.tcli import TCLIService, ttypes
 from kyuubi_py.server.session import GatewaySessionManager
 from kyuubi_py.service.backend import BackendService, Caller
 from kyuubi_py.service.frontend import ThriftFrontend
-from kyuubi_py.service.thrift_service import ThriftFrontendService
-from kyuubi_py.transport.server import ConnectionContext
+from kyuubi_py.service.thrift_service import FrontendFactory
 
 __all__ = [
     "FRAME_RELAYED_METHODS",
     "FrameRelay",
     "GatewayFrontend",
-    "GatewayFrontendService",
+    "gateway_frontend_factory",
     "peek_operation_ids",
 ]
 
@@ -175,14 +174,13 @@ class GatewayFrontend(ThriftFrontend):
         self.relay_frame = FrameRelay(sessions, caller).relay_frame
 
 
-class GatewayFrontendService(ThriftFrontendService):
-    """The gateway's binary frontend: connections served by :class:`GatewayFrontend`."""
+def gateway_frontend_factory(sessions: GatewaySessionManager) -> FrontendFactory:
+    """Handlers with the frame relay for SASL connections, whose requests arrive as frames;
+    NOSASL streams have no frame to forward and take the plain decode path."""
 
-    def _handler(self, ctx: ConnectionContext) -> ThriftFrontend:
-        caller = Caller(ctx.connection_id, ctx.user, ctx.client_host, ctx.transport)
-        sessions = getattr(self._backend, "sessions", None)
-        if not isinstance(sessions, GatewaySessionManager) or ctx.transport != "SASL":
-            return super()._handler(ctx)
-        frontend = GatewayFrontend(self._backend, caller, sessions)
-        ctx.add_close_callback(frontend.connection_closed)
-        return frontend
+    def build(backend: BackendService, caller: Caller) -> ThriftFrontend:
+        if caller.transport != "SASL":
+            return ThriftFrontend(backend, caller)
+        return GatewayFrontend(backend, caller, sessions)
+
+    return build

@@ -30,11 +30,12 @@ from kyuubi_py.server.backend import GatewayBackendService
 from kyuubi_py.server.conf import SERVER_LIMIT_ENGINE_STARTUP
 from kyuubi_py.server.engine_manager import EngineManager
 from kyuubi_py.server.engine_ref import make_group_of, server_user
-from kyuubi_py.server.fast_relay import GatewayFrontendService
+from kyuubi_py.server.fast_relay import gateway_frontend_factory
 from kyuubi_py.server.launcher import LaunchLimiter
 from kyuubi_py.server.router import SessionRouter
 from kyuubi_py.server.secret import resolve_engine_secret
 from kyuubi_py.service.lifecycle import Service, stop_signals
+from kyuubi_py.service.thrift_service import ThriftFrontendService
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class KyuubiServer(Service):
         self.discovery: ZooKeeperDiscoveryClient | None = None
         self.engines: EngineManager | None = None
         self.backend: GatewayBackendService | None = None
-        self.frontend: GatewayFrontendService | None = None
+        self.frontend: ThriftFrontendService | None = None
         self.registration: ServiceRegistration | None = None
         self.ha_addresses = ""
         self.auth_provider: PasswdAuthenticationProvider | None = None
@@ -130,7 +131,12 @@ class KyuubiServer(Service):
         policy = AuthPolicy.from_conf(self.conf)
         provider = self.auth_provider
         authenticate = None if provider is None else make_authenticator(provider)
-        self.frontend = GatewayFrontendService(self.backend, authenticate, policy.allow_nosasl)
+        self.frontend = ThriftFrontendService(
+            self.backend,
+            authenticate,
+            policy.allow_nosasl,
+            frontend_factory=gateway_frontend_factory(self.backend.sessions),
+        )
         self.frontend.initialize(self.conf)
         self.frontend.start()
 

@@ -16,13 +16,15 @@ from kyuubi_py.transport.server import ConnectionContext, ThriftServer
 log = logging.getLogger(__name__)
 
 Authenticate = Callable[[str, str], str]
+#: Builds the handler of one connection; the gateway adds its frame relay this way.
+FrontendFactory = Callable[[BackendService, Caller], ThriftFrontend]
 
 
 class ThriftFrontendService(Service):
     """Binds ``kyuubi.frontend.thrift.binary.bind.host``/``.port`` and serves the backend.
 
     ``authenticate`` checks SASL PLAIN credentials (None: SASL refused); ``allow_nosasl`` lets
-    raw-binary clients in.
+    raw-binary clients in; ``frontend_factory`` builds each connection's handler.
     """
 
     def __init__(
@@ -31,11 +33,13 @@ class ThriftFrontendService(Service):
         authenticate: Authenticate | None,
         allow_nosasl: bool,
         name: str = "ThriftBinaryFrontend",
+        frontend_factory: FrontendFactory = ThriftFrontend,
     ) -> None:
         super().__init__(name)
         self._backend = backend
         self._authenticate = authenticate
         self._allow_nosasl = allow_nosasl
+        self._frontend_factory = frontend_factory
         self._server: ThriftServer | None = None
 
     @property
@@ -50,7 +54,7 @@ class ThriftFrontendService(Service):
 
     def _handler(self, ctx: ConnectionContext) -> ThriftFrontend:
         caller = Caller(ctx.connection_id, ctx.user, ctx.client_host, ctx.transport)
-        frontend = ThriftFrontend(self._backend, caller)
+        frontend = self._frontend_factory(self._backend, caller)
         ctx.add_close_callback(frontend.connection_closed)
         return frontend
 

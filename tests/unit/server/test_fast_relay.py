@@ -153,3 +153,15 @@ def test_dispatcher_decodes_when_the_relay_declines() -> None:
     Dispatcher(handler).process_frame(frame)
     assert len(handler.decoded) == 1
     assert handler.decoded[0].operationHandle.operationId.guid == GUID
+
+
+def test_gateway_frontend_factory_relays_only_framed_sasl_connections() -> None:
+    from kyuubi_py.server.fast_relay import gateway_frontend_factory
+    from kyuubi_py.server.session import GatewaySessionManager
+    from kyuubi_py.service.backend import Caller
+
+    build = gateway_frontend_factory(GatewaySessionManager())
+    sasl = build(object(), Caller(1, "alice", "127.0.0.1", "SASL"))  # type: ignore[arg-type]
+    nosasl = build(object(), Caller(2, None, "127.0.0.1", "NOSASL"))  # type: ignore[arg-type]
+    assert callable(getattr(sasl, "relay_frame", None))
+    assert not hasattr(nosasl, "relay_frame")
