@@ -147,6 +147,20 @@ def lock_path(
     return f"{root}/{validate_path_segment(user)}/{validate_path_segment(subdomain)}"
 
 
+def sessions_space(
+    namespace: str,
+    version: str,
+    share_level: str,
+    user: str,
+    subdomain: str,
+    engine_type: str = SPARK_SQL,
+) -> str:
+    """``/<ns>_<ver>_<SHARE>_<TYPE>_sessions/<user>/<subdomain>``: one ephemeral node per open
+    gateway session of that engine space (the LEAST_SESSIONS pool policy counts them)."""
+    root = _engine_root(namespace, version, share_level, engine_type, "_sessions")
+    return f"{root}/{validate_path_segment(user)}/{validate_path_segment(subdomain)}"
+
+
 def counter_path(
     namespace: str,
     version: str,

@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 ENGINE_TYPE = paths.SPARK_SQL
 DEFAULT_SUBDOMAIN = "default"
-SESSIONS_SUFFIX = "_sessions"
 
 GroupOf = Callable[[str], str]
 #: ``counter()`` → the previous value of the POLLING counter (atomically incremented).
@@ -94,8 +93,13 @@ class EngineRef:
 
     @property
     def sessions_space(self) -> str:
-        return sessions_space(
-            self.namespace, self.version, self.share_level, self.routing_user, self.subdomain
+        return paths.sessions_space(
+            self.namespace,
+            self.version,
+            self.share_level,
+            self.routing_user,
+            self.subdomain,
+            ENGINE_TYPE,
         )
 
     @property
@@ -106,15 +110,6 @@ class EngineRef:
         if self.share_level == "CONNECTION":
             return f"{head}_{self.ref_id}"
         return f"{head}_{self.subdomain}_{self.ref_id}"
-
-
-def sessions_space(
-    namespace: str, version: str, share_level: str, routing_user: str, subdomain: str
-) -> str:
-    """``/<ns>_<ver>_<SHARE>_SPARK_SQL_sessions/<user>/<subdomain>``."""
-    space = paths.engine_space(namespace, version, share_level, routing_user, subdomain)
-    root, user, sub = space.rsplit("/", 2)
-    return f"{root}{SESSIONS_SUFFIX}/{user}/{sub}"
 
 
 @dataclass(frozen=True)

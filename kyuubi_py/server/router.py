@@ -30,7 +30,6 @@ from kyuubi_py.server.engine_ref import (
     build_engine_ref,
     engine_spec,
     polling_counter_path,
-    sessions_space,
 )
 from kyuubi_py.server.session import EngineAttachment, GatewaySession
 from kyuubi_py.server.session_conf import (
@@ -119,7 +118,7 @@ class SessionRouter:
             return [0] * len(members)
 
     def _sessions_space(self, spec: EngineSpec, member: str) -> str:
-        return sessions_space(
+        return paths.sessions_space(
             self.namespace, __version__, spec.share_level, spec.routing_user, member
         )
 

@@ -10,6 +10,7 @@ import pytest
 from kyuubi_py import __version__
 from kyuubi_py.config.conf import KyuubiConf
 from kyuubi_py.errors import KyuubiSQLError
+from kyuubi_py.ha.paths import sessions_space
 from kyuubi_py.server.engine_ref import (
     EngineSpec,
     build_engine_ref,
@@ -18,7 +19,6 @@ from kyuubi_py.server.engine_ref import (
     polling_counter_path,
     pool_size,
     select_member,
-    sessions_space,
     unix_primary_group,
 )
 
