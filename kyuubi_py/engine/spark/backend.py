@@ -22,8 +22,10 @@ from kyuubi_py.engine.spark.conf import (
     ENGINE_EXEC_POOL_WAIT_QUEUE_SIZE,
     ENGINE_INFO_DBMS_NAME,
     ENGINE_INFO_DBMS_VERSION,
+    ENGINE_INITIALIZE_SQL,
 )
 from kyuubi_py.engine.spark.info import ServerInfo, get_info, keyword_csv
+from kyuubi_py.engine.spark.initialize import EngineInitializer, split_statements
 from kyuubi_py.engine.spark.operation import ExecuteStatement
 from kyuubi_py.engine.spark.progress import JobProgressMonitor
 from kyuubi_py.engine.spark.session import CurrentUser, SparkSQLSession
@@ -63,6 +65,7 @@ class SparkSQLBackendService(CompositeService):
         self.add_service(self.sessions)
         self.progress = JobProgressMonitor(spark)
         self._current_user = CurrentUser(spark)
+        self._initializer = EngineInitializer(spark, [])
         self._keywords: str | None = None
         self._keywords_lock = threading.Lock()
         #: Answers of every GetInfo type but CLI_USER_NAME: static for the engine's life.
@@ -74,6 +77,9 @@ class SparkSQLBackendService(CompositeService):
         return self.sessions.operations
 
     def start(self) -> None:
+        statements = split_statements(self.conf.get(ENGINE_INITIALIZE_SQL))
+        self._initializer = EngineInitializer(self.spark, statements)
+        self._initializer.start()
         super().start()
         self.progress.start(self.conf)
         # ODBC_KEYWORDS can take seconds the first time: never on a client's call if avoidable.
@@ -82,6 +88,7 @@ class SparkSQLBackendService(CompositeService):
         ).start()
 
     def _warm_keywords(self) -> None:
+        self._initializer.wait()  # after the initialization statements: they gate sessions
         try:
             self._sql_keywords()
         except Exception:  # noqa: BLE001 - retried on the first GetInfo that needs it
@@ -102,6 +109,7 @@ class SparkSQLBackendService(CompositeService):
     ) -> OpenedSession:
         protocol = negotiate_protocol(client_protocol)
         user = session_user(caller, username)
+        self._initializer.wait()  # kyuubi.engine.initialize.sql runs before any session's work
 
         def create(handle: SessionHandle) -> SparkSQLSession:
             return SparkSQLSession(

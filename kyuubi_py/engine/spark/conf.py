@@ -61,3 +61,15 @@ ENGINE_INCREMENTAL_PREFETCH = bool_conf(
     default=True,
     since="0.1.0",
 )
+ENGINE_INITIALIZE_SQL = str_conf(
+    "kyuubi.engine.initialize.sql",
+    doc="Semicolon-separated SQL statements the engine runs on its own Spark session as soon as "
+    "Spark is up, through the same collect path as client queries. They run while the engine "
+    "registers and its first client connects, so a new user's first query finds class loading, "
+    "code generation and the Arrow path already warm; sessions open once they are done. A "
+    "failing statement is logged and the engine serves anyway. Empty: none. Set by the "
+    "server; dropped from client session conf.",
+    default="SELECT 1",
+    since="0.1.0",
+    server_only=True,
+)

@@ -18,13 +18,14 @@ if __name__ == "__main__" and not __package__:
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
+import threading  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
 from pyspark.sql import SparkSession  # noqa: E402
 
 from kyuubi_py.config import keys  # noqa: E402
 from kyuubi_py.config.conf import KyuubiConf, load_conf  # noqa: E402
-from kyuubi_py.engine.spark.engine import SparkSQLEngine  # noqa: E402
+from kyuubi_py.engine.spark import py4j_converters  # noqa: E402
 from kyuubi_py.errors import KyuubiError  # noqa: E402
 from kyuubi_py.log import configure_logging  # noqa: E402
 from kyuubi_py.service.lifecycle import stop_signals  # noqa: E402
@@ -47,6 +48,7 @@ def app_name(conf: KyuubiConf) -> str:
 
 def build_spark_session(conf: KyuubiConf) -> SparkSession:
     """A SparkSession from ``spark.master`` (default ``local[*]``) and every ``spark.*`` entry."""
+    py4j_converters.install()
     builder = SparkSession.builder.master(conf.get(keys.SPARK_MASTER) or "local[*]")
     for key, value in conf.items():
         if key.startswith("spark.") and key != keys.SPARK_MASTER.key:
@@ -59,6 +61,8 @@ def build_spark_session(conf: KyuubiConf) -> SparkSession:
 def run(conf: KyuubiConf, spark: SparkSession | None = None) -> int:
     """Serve until stopped (signal, idle timeout, decommission); the exit status. Call on the
     main thread: it installs the SIGTERM/SIGINT handlers."""
+    from kyuubi_py.engine.spark.engine import SparkSQLEngine
+
     configure_logging()
     engine: SparkSQLEngine | None = None
 
@@ -95,7 +99,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KyuubiError as exc:
         print(f"kyuubi_py engine: {exc}", file=sys.stderr)
         return 2
-    return run(conf, SparkSession.builder.getOrCreate())
+    return run(conf, spark_session_while_importing())
+
+
+def spark_session_while_importing() -> SparkSession:
+    """spark-submit's SparkSession, created on a helper thread while this one imports the
+    engine (pyarrow, numpy, the Thrift code: about half a second) and warms up the result
+    encoder: most of ``getOrCreate`` is the JVM building the SparkContext and the session, so
+    the two overlap instead of adding up."""
+    py4j_converters.install()
+    created: list[SparkSession] = []
+    failed: list[BaseException] = []
+
+    def create() -> None:
+        try:
+            created.append(SparkSession.builder.getOrCreate())
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
+            failed.append(exc)
+
+    creator = threading.Thread(target=create, name="kyuubi-spark-session")
+    creator.start()
+    import kyuubi_py.engine.spark.engine  # noqa: F401 - the import is the point
+    from kyuubi_py.engine.spark.initialize import warm_up_encoding
+
+    warm_up_encoding()
+
+    creator.join()
+    if failed:
+        raise failed[0]
+    return created[0]
 
 
 if __name__ == "__main__":

@@ -190,10 +190,9 @@ class ExecuteStatement(SparkOperation):
         schema = df.schema
         if not schema.fields:
             return ArrowResult(self.encoder(EMPTY_RESULT_SCHEMA), [])
-        wire_df = collectable(df)
         if self.spark_session.flag(keys.OPERATION_INCREMENTAL_COLLECT):
-            return self._stream(wire_df, schema)
-        batches: list[pa.RecordBatch] = cast(Any, wire_df)._collect_as_arrow()
+            return self._stream(collectable(df), schema)
+        batches = collect_arrow(df)
         rows = sum(b.num_rows for b in batches)
         self.write_log(f"Collected {rows} rows in {len(batches)} Arrow batches")
         return ArrowResult(self.encoder(schema), batches)
@@ -239,6 +238,11 @@ def collectable(df: DataFrame) -> DataFrame:
         for name, f in zip(names, fields, strict=True)
     ]
     return df.toDF(*names).selectExpr(*exprs)
+
+
+def collect_arrow(df: DataFrame) -> list[pa.RecordBatch]:
+    """The whole result of ``df`` as Arrow record batches (``collectable`` applied)."""
+    return cast(list[pa.RecordBatch], cast(Any, collectable(df))._collect_as_arrow())
 
 
 def _batch_schema(df: DataFrame, session: SparkSQLSession) -> pa.Schema:

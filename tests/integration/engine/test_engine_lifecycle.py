@@ -1,5 +1,6 @@
-"""An engine as the gateway runs it: engine secret, ZooKeeper registration (and re-registration
-after a session expiry), idle-timeout stop with deregistration.
+"""An engine as the gateway runs it: initialization statements, engine secret, ZooKeeper
+registration (and re-registration after a session expiry), idle-timeout stop with
+deregistration.
 
 One separate short-lived engine for the module; the tests run in file order and the last one
 waits for it to stop by itself.
@@ -34,6 +35,12 @@ IDLE_TIMEOUT_S = 8
 NAMESPACE = f"engine_test_{uuid.uuid4().hex[:8]}"
 REF_ID = str(uuid.uuid4())
 USER = "erin"
+#: A failing statement (logged, the engine serves anyway), then one whose effect the first
+#: session must see: sessions open only after the initialization statements.
+INITIALIZE_SQL = (
+    "SELECT no_such_column_anywhere; "
+    "CREATE OR REPLACE GLOBAL TEMP VIEW initialized_probe AS SELECT 42 AS answer"
+)
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -70,11 +77,22 @@ def lifecycle_engine(
         "kyuubi.session.engine.idle.timeout": f"PT{IDLE_TIMEOUT_S}S",
         "kyuubi.session.engine.check.interval": "PT1S",
         "spark.master": "local[1]",
+        "kyuubi.engine.initialize.sql": INITIALIZE_SQL,
     }
     log_path: Path = tmp_path_factory.mktemp("lifecycle-engine") / "engine.log"
     engine = start_engine(log_path, conf, env={"KYUUBI_ENGINE_SECRET": SECRET})
     yield engine
     engine.stop()
+
+
+def test_first_session_sees_the_initialization(lifecycle_engine: EngineProcess) -> None:
+    host, port = lifecycle_engine.host, lifecycle_engine.port
+    with Client(host, port, user=USER, password=SECRET) as client:
+        assert client.query("SELECT answer FROM global_temp.initialized_probe") == [(42,)]
+    log_text = lifecycle_engine.log_text()
+    assert "Initialization statement failed" in log_text
+    assert "SELECT no_such_column_anywhere" in log_text and "UNRESOLVED_COLUMN" in log_text
+    assert "Initialization statement done" in log_text
 
 
 def test_secret_is_required(lifecycle_engine: EngineProcess) -> None:
