@@ -1,4 +1,4 @@
-"""Forward operation-handle RPCs to the engine as the client's own frame bytes.
+"""Forward operation-handle RPCs and plain statements to the engine as the client's own bytes.
 
 GetOperationStatus, FetchResults, GetResultSetMetadata, CancelOperation and CloseOperation carry
 nothing the gateway needs but the operation handle, and the handle is the engine's own
@@ -8,6 +8,11 @@ them (:func:`peek_operation_ids`), checks ownership exactly as the decode path d
 client's message unchanged on the session's engine connection and returns the engine's reply
 unchanged (its method name and seqid are already the client's).
 
+ExecuteStatement goes the same way when it carries no conf overlay (an overlay must pass the
+session conf checks, so it takes the decode path): the session handle is the engine's own too,
+and sits where an operation handle would (:func:`peek_statement_session_ids`). Only the small
+reply is decoded, to index the new operation handle under its session.
+
 Anything else falls back to the decode path (``relay_frame`` returns ``None``): a request that
 is not byte for byte the expected layout, an unknown or foreign handle (the decode path answers
 with the usual "Invalid OperationHandle" error), a broken engine connection.
@@ -15,13 +20,18 @@ with the usual "Invalid OperationHandle" error), a broken engine connection.
 
 from __future__ import annotations
 
+import logging
+import struct
 from typing import Any, Final
 
+from thrift.protocol.TBinaryProtocol import TBinaryProtocolAccelerated
 from thrift.Thrift import TType
+from thrift.transport.TTransport import TMemoryBuffer
 
 from kyuubi_py.errors import KyuubiSQLError
-from kyuubi_py.protocol.dispatch import Buffer
-from kyuubi_py.protocol.handles import OperationHandle
+from kyuubi_py.protocol.dispatch import Buffer, parse_message_header
+from kyuubi_py.protocol.handles import OperationHandle, SessionHandle
+from kyuubi_py.protocol.status import is_ok
 from kyuubi_py.protocol.tcli import TCLIService, ttypes
 from kyuubi_py.server.session import GatewaySessionManager
 from kyuubi_py.service.backend import BackendService, Caller
@@ -34,6 +44,7 @@ __all__ = [
     "GatewayFrontend",
     "gateway_frontend_factory",
     "peek_operation_ids",
+    "peek_statement_session_ids",
 ]
 
 #: The RPCs served by :meth:`FrameRelay.relay_frame`.
@@ -46,6 +57,8 @@ FRAME_RELAYED_METHODS: Final = frozenset(
         "CloseOperation",
     }
 )
+
+log = logging.getLogger(__name__)
 
 _WIDTHS: Final = {
     TType.BOOL: 1,
@@ -120,6 +133,71 @@ def peek_operation_ids(name: str, frame: bytes, header_length: int) -> tuple[byt
     return frame[start : start + 16], frame[at : at + 16]
 
 
+# ExecuteStatement: args field 1 (TExecuteStatementReq) > field 1 (TSessionHandle) > field 1
+# (THandleIdentifier): the nesting of an operation handle, so the same prefix and offsets. The
+# session handle has no other field; then the statement (field 2), the overlay (field 3, only
+# empty), runAsync (4) and queryTimeout (5).
+_STATEMENT_PREFIX: Final = bytes([TType.STRING, 0, 2])
+_OVERLAY_PREFIX: Final = bytes([TType.MAP, 0, 3])
+_EMPTY_MAP_SIZE: Final = bytes(4)
+_STATEMENT_TAIL: Final = {4: (TType.BOOL, 1), 5: (TType.I64, 8)}
+_I32: Final = struct.Struct("!i")
+
+
+def peek_statement_session_ids(frame: bytes, header_length: int) -> tuple[bytes, bytes] | None:
+    """The session handle's ``(guid, secret)`` of an ExecuteStatement CALL the gateway may
+    forward as it is, or ``None``: the generated encoders' field order, a valid UTF-8 statement,
+    no conf overlay or an empty one, then at most runAsync and queryTimeout."""
+    if not frame.startswith(_HANDLE_PREFIX, header_length):
+        return None
+    at = header_length + _SECRET_AT
+    if not frame.startswith(_SECRET_PREFIX, at - len(_SECRET_PREFIX)):
+        return None
+    end = header_length + _IDS_END
+    if frame[end : end + 2] != b"\0\0":  # the identifier's STOP, then the session handle's
+        return None
+    end = _skip_statement(frame, end + 2)
+    if end < 0:
+        return None
+    size = len(frame)
+    end = _skip_fields(frame, end, size, _STATEMENT_TAIL)
+    if end != size - 1 or frame[end] != _STOP:  # then the args struct's STOP ends the message
+        return None
+    start = header_length + _GUID_AT
+    return frame[start : start + 16], frame[at : at + 16]
+
+
+def _skip_statement(frame: bytes, at: int) -> int:
+    """Offset after the statement and an empty overlay (if any), or -1."""
+    if not frame.startswith(_STATEMENT_PREFIX, at) or at + 7 > len(frame):
+        return -1
+    length: int = _I32.unpack_from(frame, at + 3)[0]
+    start = at + 7
+    end = start + length
+    if length < 0 or end > len(frame):
+        return -1
+    try:
+        frame[start:end].decode("utf-8")  # invalid UTF-8 gets the decode path's error
+    except UnicodeDecodeError:
+        return -1
+    if frame.startswith(_OVERLAY_PREFIX, end):
+        if not frame.startswith(_EMPTY_MAP_SIZE, end + 5):
+            return -1
+        end += 9  # field header, key and value types, size 0
+    return end
+
+
+def new_operation_handle(reply: bytes) -> OperationHandle | None:
+    """The operation handle of a successful ExecuteStatement reply message, else ``None``."""
+    _, _, _, offset = parse_message_header(reply)
+    result = TCLIService.ExecuteStatement_result()
+    result.read(TBinaryProtocolAccelerated(TMemoryBuffer(reply[offset:]), fallback=False))
+    resp = result.success
+    if resp is None or not is_ok(resp.status) or resp.operationHandle is None:
+        return None
+    return OperationHandle.from_thrift(resp.operationHandle)
+
+
 def _skip_fields(frame: bytes, at: int, size: int, fields: dict[int, tuple[int, int]]) -> int:
     """Offset after the STOP of a run of ``fields`` starting at ``at``, or -1."""
     last = 1
@@ -147,6 +225,8 @@ class FrameRelay:
 
     def relay_frame(self, name: str, frame: bytes, header_length: int) -> list[Buffer] | None:
         """The engine's reply message to the CALL in ``frame``, or ``None`` to decode it."""
+        if name == "ExecuteStatement":
+            return self._relay_statement(frame, header_length)
         ids = peek_operation_ids(name, frame, header_length)
         if ids is None:
             return None
@@ -163,6 +243,28 @@ class FrameRelay:
             return None  # unknown or foreign handle: the decode path gives the same error
         if name == "CloseOperation":
             sessions.remove_engine_operation(session, operation)
+        return [reply]
+
+    def _relay_statement(self, frame: bytes, header_length: int) -> list[Buffer] | None:
+        ids = peek_statement_session_ids(frame, header_length)
+        if ids is None:
+            return None
+        try:
+            session = self._sessions.get_session(self._caller, SessionHandle(ids[0], ids[1]))
+            with session.busy() as client:
+                reply = client.relay_frame(frame, header_length)
+        except KyuubiSQLError:
+            return None  # unknown or foreign session: the decode path gives the same error
+        if reply is None:
+            return None
+        # From here on the engine has the statement: never fall back (it would run twice).
+        try:
+            handle = new_operation_handle(reply)
+        except Exception as exc:  # noqa: BLE001 - the client gets the engine's bytes as they are
+            log.warning("Undecodable ExecuteStatement reply from the engine: %s", exc)
+            handle = None
+        if handle is not None:
+            self._sessions.add_engine_operation(session, handle)
         return [reply]
 
 

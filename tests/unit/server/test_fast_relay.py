@@ -1,4 +1,5 @@
-"""The operation-handle peek of the gateway's frame relay, and the dispatcher hook."""
+"""The handle peeks of the gateway's frame relay (operation RPCs, ExecuteStatement), and the
+dispatcher hook."""
 
 from __future__ import annotations
 
@@ -9,8 +10,14 @@ from thrift.protocol import fastbinary
 from thrift.Thrift import TMessageType, TType
 
 from kyuubi_py.protocol.dispatch import Buffer, Dispatcher, encode_message_header
+from kyuubi_py.protocol.handles import OperationHandle
 from kyuubi_py.protocol.tcli import TCLIService, ttypes
-from kyuubi_py.server.fast_relay import FRAME_RELAYED_METHODS, peek_operation_ids
+from kyuubi_py.server.fast_relay import (
+    FRAME_RELAYED_METHODS,
+    new_operation_handle,
+    peek_operation_ids,
+    peek_statement_session_ids,
+)
 
 GUID = bytes(range(16))
 SECRET = bytes(range(100, 116))
@@ -165,3 +172,71 @@ def test_gateway_frontend_factory_relays_only_framed_sasl_connections() -> None:
     nosasl = build(object(), Caller(2, None, "127.0.0.1", "NOSASL"))  # type: ignore[arg-type]
     assert callable(getattr(sasl, "relay_frame", None))
     assert not hasattr(nosasl, "relay_frame")
+
+
+# -- ExecuteStatement ---------------------------------------------------------------------------
+def _session() -> ttypes.TSessionHandle:
+    return ttypes.TSessionHandle(ttypes.THandleIdentifier(guid=GUID, secret=SECRET))
+
+
+@pytest.mark.parametrize(
+    "req",
+    [
+        ttypes.TExecuteStatementReq(_session(), "SELECT 1"),
+        ttypes.TExecuteStatementReq(_session(), "SELECT 'ü'", {}, True, 30),
+        ttypes.TExecuteStatementReq(_session(), "", runAsync=False),
+        ttypes.TExecuteStatementReq(_session(), "SELECT 1", queryTimeout=0),
+    ],
+)
+def test_statement_peek_reads_what_the_generated_encoder_writes(req: Any) -> None:
+    frame, offset = _message("ExecuteStatement", req)
+    assert peek_statement_session_ids(frame, offset) == (GUID, SECRET)
+
+
+def test_statement_with_a_conf_overlay_takes_the_decode_path() -> None:
+    # The overlay must pass the session conf checks, which only the decode path applies.
+    req = ttypes.TExecuteStatementReq(_session(), "SELECT 1", {"spark.sql.x": "1"}, True)
+    frame, offset = _message("ExecuteStatement", req)
+    assert peek_statement_session_ids(frame, offset) is None
+
+
+def test_statement_with_invalid_utf8_takes_the_decode_path() -> None:
+    frame, offset = _message(
+        "ExecuteStatement", ttypes.TExecuteStatementReq(_session(), "SELECT 1")
+    )
+    bad = frame.replace(b"SELECT 1", b"SELECT \xff")
+    assert peek_statement_session_ids(bad, offset) is None
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda f: f[:-1],  # truncated
+        lambda f: f + b"\0",  # trailing byte
+        lambda f: f.replace(b"\0\0\0\x08SELECT 1", b"\0\0\0\x7fSELECT 1"),  # length past the end
+        lambda f: f.replace(b"\0\0\0\x08SELECT 1", b"\xff\xff\xff\xffSELECT 1"),  # negative
+    ],
+)
+def test_statement_peek_rejects_broken_layouts(mangle: Any) -> None:
+    req = ttypes.TExecuteStatementReq(_session(), "SELECT 1", runAsync=True)
+    frame, offset = _message("ExecuteStatement", req)
+    assert peek_statement_session_ids(mangle(frame), offset) is None
+
+
+def test_new_operation_handle_of_replies() -> None:
+    handle = _handle()
+    ok = ttypes.TExecuteStatementResp(ttypes.TStatus(statusCode=0), handle)
+    failed = ttypes.TExecuteStatementResp(
+        ttypes.TStatus(statusCode=3, errorMessage="Error running query: boom")
+    )
+    assert new_operation_handle(_reply(ok)) == OperationHandle(GUID, SECRET)
+    assert new_operation_handle(_reply(failed)) is None
+
+
+def _reply(resp: Any) -> bytes:
+    result_class = TCLIService.ExecuteStatement_result
+    header = encode_message_header("ExecuteStatement", TMessageType.REPLY, 7)
+    body = fastbinary.encode_binary(
+        result_class(success=resp), [result_class, result_class.thrift_spec]
+    )
+    return header + body

@@ -16,6 +16,7 @@ from kyuubi_py.protocol.handles import OperationHandle, SessionHandle
 from kyuubi_py.protocol.status import error_status, ok_status
 from kyuubi_py.protocol.tcli import V8, V10, TCLIService, ttypes
 from kyuubi_py.server.backend import GatewayBackendService
+from kyuubi_py.server.fast_relay import FrameRelay, new_operation_handle
 from kyuubi_py.server.router import OpenRequest
 from kyuubi_py.server.session import EngineAttachment, GatewaySession, GatewaySessionManager
 from kyuubi_py.server.session_conf import SessionConfPolicy, validate_session_conf
@@ -47,6 +48,21 @@ class FakeEngineClient:
         self._check()
         self.calls.append((method, req))
         return RawMessage([method.encode()])
+
+    def relay_frame(self, message: bytes, header_length: int) -> bytes | None:
+        """An ExecuteStatement reply with a fresh operation handle, as the engine sends it."""
+        self._check()
+        self.calls.append(("relay_frame", message))
+        handle = OperationHandle().to_thrift()
+        result = TCLIService.ExecuteStatement_result(
+            success=ttypes.TExecuteStatementResp(ok_status(), handle)
+        )
+        spec = [
+            TCLIService.ExecuteStatement_result,
+            TCLIService.ExecuteStatement_result.thrift_spec,
+        ]
+        header = encode_message_header("ExecuteStatement", TMessageType.REPLY, 1)
+        return header + fastbinary.encode_binary(result, spec)
 
     def new_operation(self, method: str, req: Any) -> OperationHandle:
         self._check()
@@ -353,3 +369,37 @@ def test_failed_get_info_answers_are_not_cached(clock: Clock) -> None:
     backend.get_info(ALICE, session, 999)
     backend.get_info(ALICE, session, 999)
     assert calls == ["GetInfo", "GetInfo"]
+
+
+def _statement_frame(session: SessionHandle, conf_overlay: dict[str, str] | None = None):
+    req = ttypes.TExecuteStatementReq(session.to_thrift(), "SELECT 1", conf_overlay, True)
+    args = TCLIService.ExecuteStatement_args(req=req)
+    header = encode_message_header("ExecuteStatement", TMessageType.CALL, 1)
+    spec = [TCLIService.ExecuteStatement_args, TCLIService.ExecuteStatement_args.thrift_spec]
+    return header + fastbinary.encode_binary(args, spec), len(header)
+
+
+def test_plain_statements_are_relayed_as_bytes_and_their_operations_indexed(clock: Clock) -> None:
+    backend, router = make_backend(clock)
+    handle = open_as(backend, ALICE)
+    frame, offset = _statement_frame(handle)
+    reply = FrameRelay(backend.sessions, ALICE).relay_frame("ExecuteStatement", frame, offset)
+    assert reply is not None and router.clients[0].calls[-1] == ("relay_frame", frame)
+    operation = new_operation_handle(bytes(reply[0]))
+    assert operation is not None
+    assert backend.sessions.session_of_operation(ALICE, operation).handle == handle
+    with pytest.raises(KyuubiSQLError, match="Invalid OperationHandle"):
+        backend.sessions.session_of_operation(BOB, operation)
+
+
+def test_statement_relay_declines_foreign_sessions_and_overlays(clock: Clock) -> None:
+    backend, router = make_backend(clock)
+    handle = open_as(backend, ALICE)
+    frame, offset = _statement_frame(handle)
+    # Another user's session: the decode path answers its usual invalid-handle error.
+    assert FrameRelay(backend.sessions, BOB).relay_frame("ExecuteStatement", frame, offset) is None
+    # An overlay goes through the decode path's conf checks.
+    with_overlay, offset = _statement_frame(handle, {"spark.sql.shuffle.partitions": "3"})
+    relay = FrameRelay(backend.sessions, ALICE)
+    assert relay.relay_frame("ExecuteStatement", with_overlay, offset) is None
+    assert [name for name, _ in router.clients[0].calls] == []
