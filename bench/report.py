@@ -121,16 +121,18 @@ def _b1(t: _Targets) -> None:
 
 
 def _b2(t: _Targets) -> None:
-    def stat(peer: str, pct: str) -> float | None:
-        return t.r("B2", "peers", peer, pct)  # type: ignore[no-any-return]
+    def stat(peer: str, pct: str, block: str = "peers") -> float | None:
+        return t.r("B2", block, peer, pct)  # type: ignore[no-any-return]
 
+    # Each comparison within one pass (scenarios.B2_OWN_ENGINES / B2_SAME_ENGINE).
     for subject, suffix in SUBJECTS:
+        block = "same_engine_peers" if suffix else "peers"
         t.add(
             f"B2.p50_vs_direct{suffix}",
             "SELECT 1 cycle p50 gateway / direct" + (" (same engine)" if suffix else ""),
             "<=",
             1.03,
-            ratio(stat(subject, "p50"), stat("direct", "p50")),
+            ratio(stat(subject, "p50", block), stat("direct", "p50", block)),
         )
     t.add(
         "B2.p50_vs_sts",
@@ -434,6 +436,9 @@ def gateway_ratios(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, An
         for pct in ("p50", "p99"):
             values = {p: dig(v, pct) for p, v in peers(scenario, "peers").items()}
             out.setdefault(scenario, {})[pct] = _versus(values)
+    for pct in ("p50", "p99"):
+        values = {p: dig(v, pct) for p, v in peers("B2", "same_engine_peers").items()}
+        out["B2"][f"same_engine_{pct}"] = _versus(values)
     for max_rows, by_peer in peers("B3", "max_rows").items():
         values = {p: dig(v, "rows_per_s") for p, v in by_peer.items()}
         out.setdefault("B3", {})[f"rows_per_s@{max_rows}"] = _versus(values)
@@ -638,10 +643,17 @@ def _b1_lines(r: dict[str, Any]) -> list[str]:
     return out
 
 
-def _latency_lines(r: dict[str, Any]) -> list[str]:
+def _latency_lines(r: dict[str, Any], block: str = "peers") -> list[str]:
     return [
         f"{peer}: p50 {_n(v.get('p50'))} / p90 {_n(v.get('p90'))} / p99 {_n(v.get('p99'))} ms"
-        for peer, v in r.get("peers", {}).items()
+        for peer, v in r.get(block, {}).items()
+    ]
+
+
+def _step_lines(steps_by_peer: dict[str, dict[str, float]] | None) -> list[str]:
+    return [
+        f"{peer} steps p50: " + ", ".join(f"{k} {_n(v)}" for k, v in steps.items()) + " ms"
+        for peer, steps in (steps_by_peer or {}).items()
     ]
 
 
@@ -725,10 +737,9 @@ _RENDERERS: dict[str, Any] = {
     "B1": _b1_lines,
     "B2": lambda r: [
         *_latency_lines(r),
-        *[
-            f"{peer} steps p50: " + ", ".join(f"{k} {_n(v)}" for k, v in steps.items()) + " ms"
-            for peer, steps in (r.get("steps_p50_ms") or {}).items()
-        ],
+        *_step_lines(r.get("steps_p50_ms")),
+        *[f"same engine: {line}" for line in _latency_lines(r, "same_engine_peers")],
+        *[f"same engine: {line}" for line in _step_lines(r.get("same_engine_steps_p50_ms"))],
     ],
     "B5": _latency_lines,
     "B3": _b3_lines,

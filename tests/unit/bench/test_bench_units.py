@@ -151,15 +151,20 @@ def test_fetch_reply_rows_of_project_encoder() -> None:
 # ---------------------------------------------------------------------------- harness logic
 
 
-def test_rotate_and_round_plan() -> None:
-    assert scenarios.rotate(["a", "b", "c"], 1) == ["b", "c", "a"]
-    assert scenarios.rotate(["a", "b", "c"], 4) == ["b", "c", "a"]
-    assert scenarios.rotate([], 2) == []
+def test_round_order_and_round_plan() -> None:
+    names = ["a", "b", "c", "d", "e"]
+    orders = [scenarios.round_order(names, index) for index in range(40)]
+    assert all(sorted(order) == names for order in orders)
+    assert orders == [scenarios.round_order(names, index) for index in range(40)]  # seeded
+    # Every peer gets more than one predecessor (a rotation would give each exactly one).
+    predecessors = {(o[i - 1], o[i]) for o in orders for i in range(1, len(o))}
+    assert all(len({p for p, n in predecessors if n == name}) > 1 for name in names)
+    assert scenarios.round_order([], 2) == []
     assert scenarios.round_plan(50, 500, 100) == [(50, False)] + [(100, True)] * 5
     assert scenarios.round_plan(0, 10, 20) == [(20, True)]
 
 
-def test_interleave_rotates_and_drops_failing_peer() -> None:
+def test_interleave_runs_every_peer_each_round_and_drops_failing_peer() -> None:
     calls: list[tuple[str, int, bool]] = []
 
     def body(name: str, count: int, record: bool) -> None:
@@ -170,8 +175,10 @@ def test_interleave_rotates_and_drops_failing_peer() -> None:
     errors: dict[str, str] = {}
     scenarios.interleave(["a", "bad", "c"], [(5, False), (1, True), (1, True)], body, errors)
     assert errors == {"bad": "RuntimeError: down"}
-    assert [name for name, _, _ in calls] == ["a", "bad", "c", "c", "a", "c", "a"]
-    assert calls[0] == ("a", 5, False)
+    rounds = [scenarios.round_order(["a", "bad", "c"], index) for index in range(3)]
+    expected = [*rounds[0], *[n for n in rounds[1] + rounds[2] if n != "bad"]]
+    assert [name for name, _, _ in calls] == expected
+    assert all(count == 5 and not record for _, count, record in calls[:3])
 
 
 def test_cold_start_phases_from_gateway_log() -> None:
@@ -355,3 +362,29 @@ def test_m1_small_is_byte_identical() -> None:
     result = micro.m1_encode_trowset(rows=20_000, repeats=1)
     assert result["byte_identical"]
     assert result["wire_bytes"] > 20_000 * 10
+
+
+def test_b2_compares_within_each_pass() -> None:
+    def lat(p50: float) -> dict[str, float]:
+        return {"p50": p50, "p99": p50 * 2}
+
+    results = {
+        "B2": {
+            "status": "ok",
+            "results": {
+                "peers": {"gateway": lat(20.0), "direct": lat(19.8), "sts": lat(25.0)},
+                "same_engine_peers": {
+                    "gateway_shared": lat(15.0),
+                    "direct": lat(14.0),
+                    "relay": lat(14.1),
+                },
+            },
+        }
+    }
+    targets = {t.id: t for t in report.build_targets(results)}
+    assert targets["B2.p50_vs_direct"].measured == pytest.approx(20.0 / 19.8)
+    assert targets["B2.p50_vs_direct.same_engine"].measured == pytest.approx(15.0 / 14.0)
+    assert targets["B2.p50_vs_direct.same_engine"].verdict == "FAIL"
+    assert targets["B2.p50_vs_sts"].measured == pytest.approx(0.8)
+    ratios = report.gateway_ratios(results)["B2"]
+    assert ratios["same_engine_p50"]["shared_vs_relay"] == pytest.approx(15.0 / 14.1)
