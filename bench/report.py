@@ -154,8 +154,10 @@ def _b3(t: _Targets) -> None:
     by_rows = t.r("B3", "max_rows") or {"10000": {}, "100000": {}}
     for max_rows in by_rows:
 
-        def stat(peer: str, key: str, max_rows: str = max_rows) -> float | None:
-            return t.r("B3", "max_rows", max_rows, peer, key)  # type: ignore[no-any-return]
+        def stat(
+            peer: str, key: str, max_rows: str = max_rows, block: str = "max_rows"
+        ) -> float | None:
+            return t.r("B3", block, max_rows, peer, key)  # type: ignore[no-any-return]
 
         t.add(
             f"B3.rows_per_s_vs_sts@{max_rows}",
@@ -165,13 +167,18 @@ def _b3(t: _Targets) -> None:
             ratio(stat("gateway", "rows_per_s"), stat("sts", "rows_per_s")),
         )
         for subject, suffix in SUBJECTS:
+            # Each comparison within one pass (scenarios.OWN_ENGINE_PEERS / SAME_ENGINE_PEERS).
+            block = "same_engine_max_rows" if suffix else "max_rows"
             t.add(
                 f"B3.time_vs_direct@{max_rows}{suffix}",
                 f"1M x 10 end to end time gateway / direct, maxRows {max_rows}"
                 + (" (same engine)" if suffix else ""),
                 "<=",
                 1.10,
-                ratio(stat(subject, "median_total_s"), stat("direct", "median_total_s")),
+                ratio(
+                    stat(subject, "median_total_s", block=block),
+                    stat("direct", "median_total_s", block=block),
+                ),
             )
         t.add(
             f"B3.gateway_cpu_share@{max_rows}",
@@ -657,17 +664,23 @@ def _step_lines(steps_by_peer: dict[str, dict[str, float]] | None) -> list[str]:
     ]
 
 
+def _bulk_line(v: dict[str, Any]) -> str:
+    return (
+        f"{_n(v.get('median_total_s'))} s "
+        f"(execute {_n(v.get('median_execute_s'))} + fetch {_n(v.get('median_fetch_s'))})"
+        f", {_n((v.get('rows_per_s') or 0) / 1e6)} M rows/s, {_n(v.get('mb_per_s'))} MB/s"
+        f", engine CPU {_n(v.get('median_cpu_engine_s'))} s"
+        f", proxy CPU {_n(v.get('median_cpu_proxy_s'))} s"
+    )
+
+
 def _b3_lines(r: dict[str, Any]) -> list[str]:
     out = []
-    for max_rows, peers in r.get("max_rows", {}).items():
-        for peer, v in peers.items():
-            out.append(
-                f"maxRows {max_rows} {peer}: {_n(v.get('median_total_s'))} s "
-                f"(execute {_n(v.get('median_execute_s'))} + fetch {_n(v.get('median_fetch_s'))})"
-                f", {_n((v.get('rows_per_s') or 0) / 1e6)} M rows/s, {_n(v.get('mb_per_s'))} MB/s"
-                f", engine CPU {_n(v.get('median_cpu_engine_s'))} s"
-                f", proxy CPU {_n(v.get('median_cpu_proxy_s'))} s"
-            )
+    passes = (("max_rows", ""), ("same_engine_max_rows", "same engine: "))
+    for block, label in passes:
+        for max_rows, peers in r.get(block, {}).items():
+            for peer, v in peers.items():
+                out.append(f"{label}maxRows {max_rows} {peer}: {_bulk_line(v)}")
     for kind in ("decoded", "pyhive"):
         for peer, v in (r.get(kind) or {}).items():
             if isinstance(v, dict):

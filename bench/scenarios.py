@@ -261,21 +261,21 @@ def b1_rpc_overhead(ctx: Context) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- B2
 
 
-#: B2's two passes. Each engine serves exactly one peer of the first, so the gateway's engine and
-#: the direct engine see the same load pattern (an engine idle through the other peers' turns
-#: answers its first calls slower: sharing the direct engine with gateway_shared and relay in the
-#: same rounds kept it busier than the gateway's own). The second pass puts the gateway in front
-#: of the direct engine itself, next to the engine direct and the plain relay.
-B2_OWN_ENGINES = ("gateway", "direct", "sts")
-B2_SAME_ENGINE = ("gateway_shared", "direct", "relay")
+#: The two passes of B2 and B3. Each engine serves exactly one peer of the first, so the gateway's
+#: engine and the direct engine see the same load pattern (an engine idle through the other
+#: peers' turns answers its first calls slower: sharing the direct engine with gateway_shared and
+#: relay in the same rounds kept it busier than the gateway's own). The second pass puts the
+#: gateway in front of the direct engine itself, next to the engine direct and the plain relay.
+OWN_ENGINE_PEERS = ("gateway", "direct", "sts")
+SAME_ENGINE_PEERS = ("gateway_shared", "direct", "relay")
 
 
 def b2_select1_latency(ctx: Context) -> dict[str, Any]:
     """Full SELECT 1 cycle: ExecuteStatement(runAsync) + status polls + metadata + fetch +
-    CloseOperation, milliseconds; one pass per peer group of :data:`B2_OWN_ENGINES` and
-    :data:`B2_SAME_ENGINE`."""
-    own = _select1_pass(ctx, B2_OWN_ENGINES)
-    same = _select1_pass(ctx, B2_SAME_ENGINE)
+    CloseOperation, milliseconds; one pass per peer group of :data:`OWN_ENGINE_PEERS` and
+    :data:`SAME_ENGINE_PEERS`."""
+    own = _select1_pass(ctx, OWN_ENGINE_PEERS)
+    same = _select1_pass(ctx, SAME_ENGINE_PEERS)
     return {
         "unit": "ms",
         "peers": own["peers"],
@@ -440,46 +440,51 @@ def summarize_runs(runs: list[dict[str, Any]], rows: int) -> dict[str, Any]:
 
 def b3_bulk_fetch(ctx: Context) -> dict[str, Any]:
     """``SELECT *`` of the cached 1 M x 10 table, ExecuteStatement to the empty fetch, raw
-    frames; then one fastbinary-decoding run per peer and PyHive runs."""
-    sizes = ctx.sizes
+    frames, in the two passes of :data:`OWN_ENGINE_PEERS` and :data:`SAME_ENGINE_PEERS`; then
+    one fastbinary-decoding run per peer and PyHive runs."""
     peers, errors = wanted_peers(ctx, ALL_PEERS)
     sessions = open_sessions(peers, errors, timeout_s=600.0)
     sql = f"SELECT * FROM {TABLE_1M}"
     by_rows: dict[str, dict[str, Any]] = {}
+    same_by_rows: dict[str, dict[str, Any]] = {}
     try:
-        for max_rows in sizes.bulk_max_rows:
-            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sessions}
-
-            def body(
-                name: str,
-                count: int,
-                record: bool,
-                max_rows: int = max_rows,
-                runs: dict[str, list[dict[str, Any]]] = runs,
-            ) -> None:
-                result = timed_query(ctx, name, sessions[name], sql, max_rows)
-                if result["rows"] != sizes.table_rows:
-                    raise RuntimeError(f"{result['rows']} rows instead of {sizes.table_rows}")
-                if record:
-                    runs[name].append(result)
-
-            plan = [(1, False)] * sizes.bulk_warmup_rounds + [(1, True)] * sizes.bulk_rounds
-            with gc_paused():
-                interleave(list(sessions), plan, body, errors)
-            by_rows[str(max_rows)] = {
-                name: summarize_runs(values, sizes.table_rows)
-                for name, values in runs.items()
-                if name not in errors
-            }
+        for max_rows in ctx.sizes.bulk_max_rows:
+            for group, out in ((OWN_ENGINE_PEERS, by_rows), (SAME_ENGINE_PEERS, same_by_rows)):
+                wanted = {name: sessions[name] for name in group if name in sessions}
+                out[str(max_rows)] = _bulk_pass(ctx, wanted, sql, max_rows, errors)
         decoded = _decoded_runs(ctx, sessions, sql, errors)
     finally:
         close_all(sessions)
     return {
-        "rows": sizes.table_rows,
+        "rows": ctx.sizes.table_rows,
         "max_rows": by_rows,
+        "same_engine_max_rows": same_by_rows,
         "decoded": decoded,
         "pyhive": _pyhive_runs(ctx, sql),
         "errors": errors,
+    }
+
+
+def _bulk_pass(
+    ctx: Context, sessions: dict[str, Session], sql: str, max_rows: int, errors: dict[str, str]
+) -> dict[str, Any]:
+    sizes = ctx.sizes
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sessions}
+
+    def body(name: str, count: int, record: bool) -> None:
+        result = timed_query(ctx, name, sessions[name], sql, max_rows)
+        if result["rows"] != sizes.table_rows:
+            raise RuntimeError(f"{result['rows']} rows instead of {sizes.table_rows}")
+        if record:
+            runs[name].append(result)
+
+    plan = [(1, False)] * sizes.bulk_warmup_rounds + [(1, True)] * sizes.bulk_rounds
+    with gc_paused():
+        interleave(list(sessions), plan, body, errors)
+    return {
+        name: summarize_runs(values, sizes.table_rows)
+        for name, values in runs.items()
+        if name not in errors
     }
 
 
