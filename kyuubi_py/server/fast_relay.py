@@ -113,10 +113,7 @@ def peek_operation_ids(name: str, frame: bytes, header_length: int) -> tuple[byt
     order (so no field repeats), each struct ended, and nothing after the args struct.
     """
     tail = _REQUEST_TAILS.get(name)
-    if tail is None or not frame.startswith(_HANDLE_PREFIX, header_length):
-        return None
-    at = header_length + _SECRET_AT
-    if not frame.startswith(_SECRET_PREFIX, at - len(_SECRET_PREFIX)):
+    if tail is None or not _has_handle_ids(frame, header_length):
         return None
     end = header_length + _IDS_END
     size = len(frame)
@@ -129,8 +126,7 @@ def peek_operation_ids(name: str, frame: bytes, header_length: int) -> tuple[byt
     # Then the args struct's STOP ends the message.
     if end != size - 1 or frame[end] != _STOP:
         return None
-    start = header_length + _GUID_AT
-    return frame[start : start + 16], frame[at : at + 16]
+    return _handle_ids(frame, header_length)
 
 
 # ExecuteStatement: args field 1 (TExecuteStatementReq) > field 1 (TSessionHandle) > field 1
@@ -148,10 +144,7 @@ def peek_statement_session_ids(frame: bytes, header_length: int) -> tuple[bytes,
     """The session handle's ``(guid, secret)`` of an ExecuteStatement CALL the gateway may
     forward as it is, or ``None``: the generated encoders' field order, a valid UTF-8 statement,
     no conf overlay or an empty one, then at most runAsync and queryTimeout."""
-    if not frame.startswith(_HANDLE_PREFIX, header_length):
-        return None
-    at = header_length + _SECRET_AT
-    if not frame.startswith(_SECRET_PREFIX, at - len(_SECRET_PREFIX)):
+    if not _has_handle_ids(frame, header_length):
         return None
     end = header_length + _IDS_END
     if frame[end : end + 2] != b"\0\0":  # the identifier's STOP, then the session handle's
@@ -163,8 +156,7 @@ def peek_statement_session_ids(frame: bytes, header_length: int) -> tuple[bytes,
     end = _skip_fields(frame, end, size, _STATEMENT_TAIL)
     if end != size - 1 or frame[end] != _STOP:  # then the args struct's STOP ends the message
         return None
-    start = header_length + _GUID_AT
-    return frame[start : start + 16], frame[at : at + 16]
+    return _handle_ids(frame, header_length)
 
 
 def _skip_statement(frame: bytes, at: int) -> int:
@@ -196,6 +188,19 @@ def new_operation_handle(reply: bytes) -> OperationHandle | None:
     if resp is None or not is_ok(resp.status) or resp.operationHandle is None:
         return None
     return OperationHandle.from_thrift(resp.operationHandle)
+
+
+def _has_handle_ids(frame: bytes, header_length: int) -> bool:
+    """Whether the args struct opens with a handle identifier (guid, then secret) at the fixed
+    offsets of :data:`_HANDLE_PREFIX`: an operation handle, or ExecuteStatement's session handle."""
+    return frame.startswith(_HANDLE_PREFIX, header_length) and frame.startswith(
+        _SECRET_PREFIX, header_length + _SECRET_AT - len(_SECRET_PREFIX)
+    )
+
+
+def _handle_ids(frame: bytes, header_length: int) -> tuple[bytes, bytes]:
+    guid_at, secret_at = header_length + _GUID_AT, header_length + _SECRET_AT
+    return frame[guid_at : guid_at + 16], frame[secret_at : secret_at + 16]
 
 
 def _skip_fields(frame: bytes, at: int, size: int, fields: dict[int, tuple[int, int]]) -> int:
