@@ -307,11 +307,14 @@ class Session:
         self.wait(op)
         self.close_operation(op)
 
-    def select1_cycle(self, steps: dict[str, list[float]] | None = None) -> int:
-        """ExecuteStatement(async) + polls + metadata + one fetch + CloseOperation (B2);
-        ``steps`` collects each step's milliseconds (where a slow cycle loses its time)."""
+    def select1_cycle(
+        self, steps: dict[str, list[float]] | None = None, statement: str = "SELECT 1"
+    ) -> int:
+        """ExecuteStatement(async) + polls + metadata + one fetch + CloseOperation (B2) of a
+        one-row ``statement``; ``steps`` collects each step's milliseconds (where a slow cycle
+        loses its time)."""
         clock = _StepClock(steps)
-        op = self.execute("SELECT 1")
+        op = self.execute(statement)
         clock.lap("execute")
         self.wait(op)
         clock.lap("wait")
@@ -322,7 +325,7 @@ class Session:
         self.close_operation(op)
         clock.lap("close")
         if rows != 1:
-            raise BenchClientError(f"SELECT 1 returned {rows} rows")
+            raise BenchClientError(f"{statement} returned {rows} rows")
         return rows
 
     def schemas_cycle(self) -> int:

@@ -753,6 +753,10 @@ _RENDERERS: dict[str, Any] = {
         *_step_lines(r.get("steps_p50_ms")),
         *[f"same engine: {line}" for line in _latency_lines(r, "same_engine_peers")],
         *[f"same engine: {line}" for line in _step_lines(r.get("same_engine_steps_p50_ms"))],
+        *[
+            f"{r.get('one_row_job_statement')}: {line}"
+            for line in _latency_lines(r, "one_row_job_peers")
+        ],
     ],
     "B5": _latency_lines,
     "B3": _b3_lines,

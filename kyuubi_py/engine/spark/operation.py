@@ -6,6 +6,8 @@ jobs, and as its session's user (``current_user()``).
 
 Results (see :mod:`kyuubi_py.engine.spark.results`):
 
+- plans whose rows the driver already holds (constants, VALUES, command output): evaluated on the
+  driver without a Spark job (:mod:`kyuubi_py.engine.spark.local_result`).
 - default: ``DataFrame._collect_as_arrow()``, the Arrow path of ``toPandas``: Spark ships Arrow
   record batches over a local socket, no Python object per value.
 - ``kyuubi.operation.incremental.collect=true``: ``Dataset.toArrowBatchRdd`` served with
@@ -37,6 +39,7 @@ from pyspark.util import _local_iterator_from_socket
 
 from kyuubi_py.config import keys
 from kyuubi_py.engine.spark.conf import ENGINE_INCREMENTAL_PREFETCH
+from kyuubi_py.engine.spark.local_result import large_var_types, local_batches
 from kyuubi_py.engine.spark.results import (
     ArrowResult,
     BatchIterator,
@@ -190,12 +193,17 @@ class ExecuteStatement(SparkOperation):
         schema = df.schema
         if not schema.fields:
             return ArrowResult(self.encoder(EMPTY_RESULT_SCHEMA), [])
+        wire_df = collectable(df)
+        encoder = self.encoder(schema)
+        batches = local_batches(wire_df, encoder.time_zone)
+        if batches is not None:
+            self.write_log(f"Evaluated {_row_count(batches)} rows on the driver (no Spark job)")
+            return ArrowResult(encoder, batches)
         if self.spark_session.flag(keys.OPERATION_INCREMENTAL_COLLECT):
-            return self._stream(collectable(df), schema)
-        batches = collect_arrow(df)
-        rows = sum(b.num_rows for b in batches)
-        self.write_log(f"Collected {rows} rows in {len(batches)} Arrow batches")
-        return ArrowResult(self.encoder(schema), batches)
+            return self._stream(wire_df, schema)
+        batches = job_batches(wire_df)
+        self.write_log(f"Collected {_row_count(batches)} rows in {len(batches)} Arrow batches")
+        return ArrowResult(encoder, batches)
 
     def _stream(self, wire_df: DataFrame, schema: StructType) -> StreamingResult:
         prefetch = self.spark_session.flag(ENGINE_INCREMENTAL_PREFETCH)
@@ -240,16 +248,19 @@ def collectable(df: DataFrame) -> DataFrame:
     return df.toDF(*names).selectExpr(*exprs)
 
 
-def collect_arrow(df: DataFrame) -> list[pa.RecordBatch]:
-    """The whole result of ``df`` as Arrow record batches (``collectable`` applied)."""
-    return cast(list[pa.RecordBatch], cast(Any, collectable(df))._collect_as_arrow())
+def job_batches(wire_df: DataFrame) -> list[pa.RecordBatch]:
+    """The whole result of a ``collectable`` DataFrame as Arrow record batches, by a Spark job."""
+    return cast(list[pa.RecordBatch], cast(Any, wire_df)._collect_as_arrow())
+
+
+def _row_count(batches: list[pa.RecordBatch]) -> int:
+    return sum(b.num_rows for b in batches)
 
 
 def _batch_schema(df: DataFrame, session: SparkSQLSession) -> pa.Schema:
     """The Arrow schema Spark writes ``df``'s batches with (the batches carry none)."""
-    large = str(session.spark.conf.get("spark.sql.execution.arrow.useLargeVarTypes", "false"))
     return to_arrow_schema(
-        df.schema, timezone=session.time_zone(), prefers_large_types=large.lower() == "true"
+        df.schema, timezone=session.time_zone(), prefers_large_types=large_var_types(df)
     )
 
 
