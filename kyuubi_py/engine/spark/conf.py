@@ -64,10 +64,11 @@ ENGINE_INCREMENTAL_PREFETCH = bool_conf(
 ENGINE_INITIALIZE_SQL = str_conf(
     "kyuubi.engine.initialize.sql",
     doc="Semicolon-separated SQL statements the engine runs on its own Spark session as soon as "
-    "Spark is up, through the collect paths of client queries (a Spark job even for a "
-    "constant). They run while the engine registers and its first client connects, so a new "
-    "user's first query finds class loading, code generation and the Arrow path already warm; "
-    "sessions open once they are done. A "
+    "Spark is up, through the same collect path as client queries. They run while the engine "
+    "registers and its first client connects, so a new user's first query finds class loading, "
+    "code generation and the Arrow path already warm; sessions open once they are done. When "
+    "none of them needed a Spark job (constants are answered on the driver), a small job then "
+    "warms that path in the background. A "
     "failing statement is logged and the engine serves anyway. Empty: none. Set by the "
     "server; dropped from client session conf.",
     default="SELECT 1",

@@ -7,7 +7,9 @@ second. :class:`EngineInitializer` runs the statements on a background thread fr
 the engine starts, so that cost overlaps the engine registering in ZooKeeper and the gateway
 connecting, instead of following them. Sessions open only once the statements are done (Kyuubi's
 "before queries"), so a statement with side effects (a function, a global temporary view) is
-always in place for the first client. :func:`warm_up_encoding` needs no Spark: the engine's
+always in place for the first client. When no statement needed a Spark job (constants are
+answered on the driver), a small job runs afterwards, in the background, without holding
+sessions back. :func:`warm_up_encoding` needs no Spark: the engine's
 main thread runs it while the JVM is still building the SparkContext.
 """
 
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 
 #: Rows of each statement's result encoded, as a client's first fetch would.
 _FETCH_ROWS = 1000
+
+#: A query that needs a Spark job (Catalyst, Janino, the scheduler, Arrow in a task).
+_JOB_WARM_UP = "SELECT id, CAST(id AS STRING) AS s, id / 3 AS d FROM range(1)"
 
 #: A column of each common type, as ``_collect_as_arrow`` hands it over (UTC session).
 _SAMPLE_COLUMNS: list[tuple[DataType, pa.Array]] = [
@@ -88,6 +93,7 @@ class EngineInitializer:
         self._spark = spark
         self._statements = statements
         self._done = threading.Event()
+        self._ran_job = False
         if not statements:
             self._done.set()
 
@@ -105,6 +111,8 @@ class EngineInitializer:
                 self._run_one(statement)
         finally:
             self._done.set()
+        if not self._ran_job:
+            self._warm_up_spark_jobs()
 
     def _run_one(self, statement: str) -> None:
         started = time.monotonic()
@@ -113,12 +121,12 @@ class EngineInitializer:
             if df.schema.fields:
                 time_zone = self._spark.conf.get("spark.sql.session.timeZone") or "UTC"
                 encoder = PageEncoder(df.schema, SERVER_MAX_PROTOCOL, time_zone)
-                # Both collect paths: a constant statement such as the default ``SELECT 1``
-                # would take only the driver path, and the Spark job's first use (Janino, Arrow,
-                # the scheduler) is the cost to take off the first client query.
-                wire_df = collectable(df)
-                local_batches(wire_df, time_zone)
-                result = ArrowResult(encoder, job_batches(wire_df))
+                wire_df = collectable(df)  # the collect path of a client's query
+                batches = local_batches(wire_df, time_zone)
+                if batches is None:
+                    batches = job_batches(wire_df)
+                    self._ran_job = True
+                result = ArrowResult(encoder, batches)
                 result.thrift_schema()
                 result.fetch(Orientation.FETCH_NEXT, _FETCH_ROWS)
             log.info(
@@ -130,3 +138,15 @@ class EngineInitializer:
                 statement,
                 str(exc).split("\n", 1)[0],
             )
+
+    def _warm_up_spark_jobs(self) -> None:
+        """Statements answered on the driver (the default ``SELECT 1``) leave the Spark job path
+        cold; one small job, after sessions may open, takes its first-use cost off the first
+        client query that needs a job."""
+        started = time.monotonic()
+        try:
+            job_batches(collectable(self._spark.sql(_JOB_WARM_UP)))
+        except Exception:  # noqa: BLE001 - only a warm-up: the real first query reports errors
+            log.warning("Warming up the Spark job path failed", exc_info=True)
+            return
+        log.info("Spark job path warmed up in %.2f s", time.monotonic() - started)

@@ -93,6 +93,10 @@ def test_first_session_sees_the_initialization(lifecycle_engine: EngineProcess) 
     assert "Initialization statement failed" in log_text
     assert "SELECT no_such_column_anywhere" in log_text and "UNRESOLVED_COLUMN" in log_text
     assert "Initialization statement done" in log_text
+    # No statement ran a Spark job, so one warms that path in the background.
+    wait_until(
+        lambda: "Spark job path warmed up" in lifecycle_engine.log_text(), 60, "the job warm-up"
+    )
 
 
 def test_secret_is_required(lifecycle_engine: EngineProcess) -> None:
