@@ -51,14 +51,11 @@ def local_batches(df: DataFrame, time_zone: str) -> list[pa.RecordBatch] | None:
     jdf: Any = df._jdf
     try:
         plan = jdf.queryExecution().optimizedPlan()
-        jvm: Any = df.sparkSession.sparkContext._jvm
-        rows = _driver_rows(jvm, plan)
+        catalyst = _Catalyst.of(df.sparkSession.sparkContext._jvm)
+        rows = catalyst.driver_rows(plan)
         if rows is None:
             return None
-        converters = getattr(
-            getattr(jvm.org.apache.spark.sql.execution.arrow, "ArrowConverters$"), "MODULE$"
-        )
-        streams = converters.toBatchWithSchemaIterator(
+        streams = catalyst.arrow_converters.toBatchWithSchemaIterator(
             rows,
             jdf.schema(),
             _MAX_RECORDS_PER_BATCH,
@@ -78,35 +75,52 @@ def local_batches(df: DataFrame, time_zone: str) -> list[pa.RecordBatch] | None:
     return [batch for batch in batches if batch.num_rows]
 
 
-def _driver_rows(jvm: Any, plan: Any) -> Any:
-    """A Scala iterator over ``plan``'s rows when the driver holds them, else ``None``."""
-    if plan.nodeName() != "Project":
-        return _leaf_rows(jvm, plan)
-    child = plan.child()
-    rows = _leaf_rows(jvm, child)
-    columns = plan.projectList()
-    if rows is None or not all(_evaluable(columns.apply(i)) for i in range(columns.size())):
+class _Catalyst:
+    """The JVM classes this path calls, resolved once per JVM: py4j resolves ``jvm.a.b.C`` with
+    one round trip per name segment, which would cost more than the rest of a ``SELECT 1``."""
+
+    _cache: dict[int, _Catalyst] = {}
+
+    def __init__(self, jvm: Any) -> None:
+        expressions = jvm.org.apache.spark.sql.catalyst.expressions
+        self.attribute_seq = getattr(expressions, "package$AttributeSeq")
+        self.bind_references = expressions.BindReferences.bindReferences
+        self.interpreted_projection = expressions.InterpretedUnsafeProjection.createProjection
+        self.single_row_iterator = jvm.scala.collection.Iterator.single
+        self.empty_row = jvm.org.apache.spark.sql.catalyst.InternalRow.empty()
+        arrow = jvm.org.apache.spark.sql.execution.arrow
+        self.arrow_converters = getattr(getattr(arrow, "ArrowConverters$"), "MODULE$")
+
+    @classmethod
+    def of(cls, jvm: Any) -> _Catalyst:
+        catalyst = cls._cache.get(id(jvm))
+        if catalyst is None:
+            catalyst = cls._cache[id(jvm)] = cls(jvm)
+        return catalyst
+
+    def driver_rows(self, plan: Any) -> Any:
+        """A Scala iterator over ``plan``'s rows when the driver holds them, else ``None``."""
+        if plan.nodeName() != "Project":
+            return self._leaf_rows(plan)
+        child = plan.child()
+        rows = self._leaf_rows(child)
+        columns = plan.projectList()
+        if rows is None or not all(_evaluable(columns.apply(i)) for i in range(columns.size())):
+            return None
+        bound = self.bind_references(columns, self.attribute_seq(child.output()))
+        # Interpreted: a generated projection would cost a compilation for a handful of rows.
+        # Each projected row is written to Arrow before the next one overwrites the buffer.
+        return rows.map(self.interpreted_projection(bound))
+
+    def _leaf_rows(self, plan: Any) -> Any:
+        kind = plan.nodeName()
+        if kind == "LocalRelation" and not plan.isStreaming():
+            return plan.data().iterator()
+        if kind == "CommandResult":
+            return plan.rows().iterator()
+        if kind == "OneRowRelation":
+            return self.single_row_iterator(self.empty_row)
         return None
-    expressions: Any = jvm.org.apache.spark.sql.catalyst.expressions
-    child_columns = getattr(expressions, "package$AttributeSeq")(child.output())
-    bound = expressions.BindReferences.bindReferences(columns, child_columns)
-    # Interpreted: a generated projection would cost a compilation for a handful of rows.
-    projection = expressions.InterpretedUnsafeProjection.createProjection(bound)
-    # Each projected row is written to Arrow before the next one overwrites the buffer.
-    return rows.map(projection)
-
-
-def _leaf_rows(jvm: Any, plan: Any) -> Any:
-    kind = plan.nodeName()
-    if kind == "LocalRelation" and not plan.isStreaming():
-        return plan.data().iterator()
-    if kind == "CommandResult":
-        return plan.rows().iterator()
-    if kind == "OneRowRelation":
-        return jvm.scala.collection.Iterator.single(
-            jvm.org.apache.spark.sql.catalyst.InternalRow.empty()
-        )
-    return None
 
 
 def _evaluable(column: Any) -> bool:
