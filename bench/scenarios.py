@@ -58,7 +58,7 @@ class Sizes:
     table_rows: int = 1_000_000
     bulk_max_rows: tuple[int, ...] = (10_000, 100_000)
     bulk_warmup_rounds: int = 1
-    bulk_rounds: int = 3
+    bulk_rounds: int = 5
     pyhive_peers: tuple[str, ...] = ("gateway", "direct", "sts")
     cold_runs: int = 5
     load_levels: tuple[int, ...] = (50, 100, 200)

@@ -30,10 +30,11 @@ from pyspark.sql import DataFrame
 
 log = logging.getLogger(__name__)
 
-#: Rows per Arrow batch and the batch size estimate at which Spark starts a new one (Spark's
-#: defaults for Arrow collect and Spark Connect); local results rarely reach either.
+#: Rows per Arrow batch (Spark's default for Arrow collect) and the estimated size at which Spark
+#: starts a new batch (Spark Connect's default): each batch crosses py4j as one byte array, so
+#: a large command output (SHOW PARTITIONS of a big table) never makes one huge py4j message.
 _MAX_RECORDS_PER_BATCH = 10_000
-_MAX_BATCH_BYTES = 64 << 20
+_MAX_BATCH_BYTES = 4 << 20
 
 #: Projection items the driver can evaluate with no context: constants the optimizer folded, and
 #: columns of the child (possibly renamed).
