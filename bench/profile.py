@@ -1,6 +1,6 @@
 """Where the gateway and the engine spend their CPU under each benchmark workload (py-spy).
 
-    python -m bench.profile [--workloads rpc,select1,connect,bulk] [--seconds 15] [--out DIR]
+    python -m bench.profile [--workloads rpc,status,select1,connect,bulk] [--seconds 15] [--out DIR]
 
 Starts the gateway (with its engine for the main user) and the engine direct, runs each
 workload in a loop while py-spy samples the gateway process and the Python driver of both
@@ -50,6 +50,19 @@ def rpc(peer: Peer, seconds: float) -> int:
     return _loop(peer, seconds, lambda s: s.get_info())
 
 
+def status(peer: Peer, seconds: float) -> int:
+    """GetOperationStatus of one finished operation: the gateway's relayed path."""
+    count = 0
+    with peer.session() as session:
+        op = session.execute("SELECT 1")
+        session.wait(op)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            session.status(op)
+            count += 1
+    return count
+
+
 def select1(peer: Peer, seconds: float) -> int:
     return _loop(peer, seconds, lambda s: s.select1_cycle())
 
@@ -69,6 +82,7 @@ def connect(peer: Peer, seconds: float) -> int:
 
 WORKLOADS: dict[str, Workload] = {
     "rpc": rpc,
+    "status": status,
     "select1": select1,
     "connect": connect,
     "bulk": bulk,
