@@ -72,6 +72,19 @@ def test_constants_in_the_session_time_zone(client: Client) -> None:
     assert rows == job_rows == [("2024-07-01 05:00:00", "2024-07-01 12:00:00")]
 
 
+def test_constants_with_large_arrow_strings(client: Client) -> None:
+    statement = "SELECT 'text', X'0A0B', array('a', NULL)"
+    ok(client.execute("SET spark.sql.execution.arrow.useLargeVarTypes=true"))
+    try:
+        schema, rows, logs = run(client, statement)
+        job_schema, job_rows, _ = run(client, f"{statement} FROM range(1)")
+    finally:
+        ok(client.execute("SET spark.sql.execution.arrow.useLargeVarTypes=false"))
+    assert any(DRIVER_LOG in line for line in logs)
+    assert (schema, rows) == (job_schema, job_rows)
+    assert rows == [("text", b"\n\x0b", '["a",null]')]
+
+
 def test_values_lists_and_their_projections(client: Client) -> None:
     values = "VALUES (1, 'a', array(1)), (2, NULL, array()), (3, 'c', NULL) AS v(n, s, xs)"
     schema, rows, logs = run(client, f"SELECT n * 10 AS n10, s, xs FROM {values} WHERE n > 1")
