@@ -11,7 +11,7 @@ critical path of every engine start (about 0.15 s here).
 pyspark's. Without those classes (another pyspark), nothing changes.
 
 The engine does not need pandas, and kyuubi_py does not install it. Where it is installed anyway,
-pyarrow imports it on its first ``pa.array`` (about 40 MB of RSS per engine), whatever this module
+pyarrow imports it on its first ``pa.array`` (20 to 40 MB of RSS per engine), whatever this module
 does.
 """
 
