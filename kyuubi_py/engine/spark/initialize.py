@@ -40,6 +40,7 @@ from pyspark.sql.types import (
 from kyuubi_py.engine.spark.local_result import local_batches
 from kyuubi_py.engine.spark.operation import collectable, job_batches
 from kyuubi_py.engine.spark.results import ArrowResult, PageEncoder
+from kyuubi_py.engine.spark.session import session_time_zone
 from kyuubi_py.operation.operation import Orientation
 from kyuubi_py.protocol.tcli import SERVER_MAX_PROTOCOL, V6
 
@@ -119,7 +120,7 @@ class EngineInitializer:
         try:
             df = self._spark.sql(statement)  # commands (no output columns) run right here
             if df.schema.fields:
-                time_zone = self._spark.conf.get("spark.sql.session.timeZone") or "UTC"
+                time_zone = session_time_zone(self._spark)
                 encoder = PageEncoder(df.schema, SERVER_MAX_PROTOCOL, time_zone)
                 wire_df = collectable(df)  # the collect path of a client's query
                 batches = local_batches(wire_df, time_zone)

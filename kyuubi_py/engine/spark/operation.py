@@ -200,20 +200,20 @@ class ExecuteStatement(SparkOperation):
             self.write_log(f"Evaluated {_row_count(batches)} rows on the driver (no Spark job)")
             return ArrowResult(encoder, batches)
         if self.spark_session.flag(keys.OPERATION_INCREMENTAL_COLLECT):
-            return self._stream(wire_df, schema)
+            return self._stream(wire_df, encoder)
         batches = job_batches(wire_df)
         self.write_log(f"Collected {_row_count(batches)} rows in {len(batches)} Arrow batches")
         return ArrowResult(encoder, batches)
 
-    def _stream(self, wire_df: DataFrame, schema: StructType) -> StreamingResult:
+    def _stream(self, wire_df: DataFrame, encoder: PageEncoder) -> StreamingResult:
         prefetch = self.spark_session.flag(ENGINE_INCREMENTAL_PREFETCH)
-        arrow_schema = _batch_schema(wire_df, self.spark_session)
+        arrow_schema = _batch_schema(wire_df, encoder.time_zone)
 
         def open_batches() -> BatchIterator:
             with self.spark_scope():
                 return arrow_batches(wire_df, arrow_schema, prefetch)
 
-        result = StreamingResult(self.encoder(schema), open_batches)
+        result = StreamingResult(encoder, open_batches)
         result.start()
         self.write_log("Streaming results partition by partition (incremental collect)")
         return result
@@ -263,11 +263,9 @@ def _row_count(batches: list[pa.RecordBatch]) -> int:
     return sum(b.num_rows for b in batches)
 
 
-def _batch_schema(df: DataFrame, session: SparkSQLSession) -> pa.Schema:
+def _batch_schema(df: DataFrame, time_zone: str) -> pa.Schema:
     """The Arrow schema Spark writes ``df``'s batches with (the batches carry none)."""
-    return to_arrow_schema(
-        df.schema, timezone=session.time_zone(), prefers_large_types=large_var_types(df)
-    )
+    return to_arrow_schema(df.schema, timezone=time_zone, prefers_large_types=large_var_types(df))
 
 
 def arrow_batches(df: DataFrame, schema: pa.Schema, prefetch: bool) -> BatchIterator:

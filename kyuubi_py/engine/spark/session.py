@@ -171,7 +171,7 @@ class SparkSQLSession(Session):
         return value is not None and entry.convert(value) is True
 
     def time_zone(self) -> str:
-        return self.spark.conf.get("spark.sql.session.timeZone") or "UTC"
+        return session_time_zone(self.spark)
 
     def hive_table_layout(self) -> bool:
         """Whether SHOW TABLES answers the Hive layout (see ENGINE_SHOW_TABLES_LAYOUT)."""
@@ -191,6 +191,11 @@ class SparkSQLSession(Session):
             log.warning(
                 "Session %s: dropping temp views failed", self.handle.public_id, exc_info=True
             )
+
+
+def session_time_zone(spark: SparkSession) -> str:
+    """The time zone Spark renders timestamps of ``spark`` in."""
+    return spark.conf.get("spark.sql.session.timeZone") or "UTC"
 
 
 def _drop_temp_views(spark: SparkSession) -> None:
