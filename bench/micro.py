@@ -175,7 +175,7 @@ def m2_relay_throughput(total_bytes: int, workdir: Path) -> dict[str, Any]:
         "bytes": total_bytes,
         "framed_gb_per_s": framed,
         "plain_gb_per_s": plain,
-        "framed_path": "kyuubi_py.transport.server open_reader + send_parts, 8 MiB frames",
+        "framed_path": "kyuubi_py.transport.server open_reader + send_frame, 8 MiB frames",
         "plain_path": "bench.relay blocking recv_into/sendall threads",
     }
 

@@ -5,7 +5,7 @@ view of it: on this machine that measured faster than asyncio or ``os.splice`` (
 It understands nothing of HS2: it forwards SASL, Thrift frames and replies byte for byte.
 
 ``--framed`` relays frame by frame with the project's own primitives instead (the buffered
-``open_reader`` that ``ThriftClientConnection.call_raw`` reads replies with, and ``send_parts``
+``open_reader`` that ``ThriftClientConnection.call_raw`` reads replies with, and ``send_frame``
 that the frontend writes replies with): M2 measures the gateway's byte path with it.
 
 Also a byte sink for M2 (``--sink``): it swallows ``--expect`` bytes per connection and answers
@@ -54,8 +54,8 @@ def pump(source: socket.socket, sink: socket.socket) -> None:
 
 def pump_frames(source: socket.socket, sink: socket.socket) -> None:
     """Copy ``u32 length + payload`` frames as the gateway relays a FetchResults reply: read one
-    whole frame into a fresh ``bytes`` object, send header and payload with one ``sendmsg``."""
-    from kyuubi_py.transport.server import open_reader, send_parts
+    whole frame into a fresh ``bytes`` object, send it with ``send_frame`` (one ``sendmsg``)."""
+    from kyuubi_py.transport.server import open_reader, send_frame
 
     reader = open_reader(source)
     try:
@@ -64,7 +64,7 @@ def pump_frames(source: socket.socket, sink: socket.socket) -> None:
             if len(header) < 4:
                 break
             payload = reader.read(int.from_bytes(header, "big"))
-            send_parts(sink, [header, payload])
+            send_frame(sink, [payload])
     except OSError:
         pass
     finally:

@@ -394,6 +394,8 @@ class Dispatcher:
         # Optional fast path for framed requests: ``relay_frame(name, frame, header_length)``
         # returns the whole reply message, or None to decode the request as usual.
         self._relay_frame: FrameRelayHook | None = getattr(handler, "relay_frame", None)
+        # Optional ``after_reply()``: work the last reply need not wait for, run once it is sent.
+        self._after_reply: Callable[[], None] | None = getattr(handler, "after_reply", None)
         # One protocol reused for every frame; only its transport and limits change.
         self._frame_protocol = TBinaryProtocolAccelerated(TMemoryBuffer(b""), fallback=False)
 
@@ -428,6 +430,11 @@ class Dispatcher:
             if replaced and replaced > frame.count(_REPLACEMENT_UTF8):
                 return self._invalid_request(name, seqid, _INVALID_UTF8)
         return self._checked_call(method, function, args.req, seqid)
+
+    def after_reply(self) -> None:
+        """Run the handler's deferred work, if any; the server calls it after each reply."""
+        if self._after_reply is not None:
+            self._after_reply()
 
     def process_stream(self, iprot: TBinaryProtocol) -> list[Buffer]:
         """Read one message from an unframed protocol and serve it; return the reply message.

@@ -20,8 +20,10 @@ with the usual "Invalid OperationHandle" error), a broken engine connection.
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
+from collections.abc import Callable
 from typing import Any, Final
 
 from thrift.protocol.TBinaryProtocol import TBinaryProtocolAccelerated
@@ -33,7 +35,7 @@ from kyuubi_py.protocol.dispatch import Buffer, parse_message_header
 from kyuubi_py.protocol.handles import OperationHandle, SessionHandle
 from kyuubi_py.protocol.status import is_ok
 from kyuubi_py.protocol.tcli import TCLIService, ttypes
-from kyuubi_py.server.session import GatewaySessionManager
+from kyuubi_py.server.session import GatewaySession, GatewaySessionManager
 from kyuubi_py.service.backend import BackendService, Caller
 from kyuubi_py.service.frontend import ThriftFrontend
 from kyuubi_py.service.thrift_service import FrontendFactory
@@ -179,11 +181,17 @@ def _skip_statement(frame: bytes, at: int) -> int:
     return end
 
 
-def new_operation_handle(reply: bytes) -> OperationHandle | None:
-    """The operation handle of a successful ExecuteStatement reply message, else ``None``."""
+def new_operation_handle(
+    reply: bytes, protocol: TBinaryProtocolAccelerated | None = None
+) -> OperationHandle | None:
+    """The operation handle of a successful ExecuteStatement reply message, else ``None``.
+    ``protocol``: one to reuse (only its transport is replaced)."""
     _, _, _, offset = parse_message_header(reply)
+    if protocol is None:
+        protocol = TBinaryProtocolAccelerated(TMemoryBuffer(b""), fallback=False)
+    protocol.trans = TMemoryBuffer(reply, offset)
     result = TCLIService.ExecuteStatement_result()
-    result.read(TBinaryProtocolAccelerated(TMemoryBuffer(reply[offset:]), fallback=False))
+    result.read(protocol)
     resp = result.success
     if resp is None or not is_ok(resp.status) or resp.operationHandle is None:
         return None
@@ -222,11 +230,27 @@ def _skip_fields(frame: bytes, at: int, size: int, fields: dict[int, tuple[int, 
 
 
 class FrameRelay:
-    """The frame relay of one client connection (a :class:`Caller`)."""
+    """The frame relay of one client connection (a :class:`Caller`).
+
+    Every relayed RPC runs this path, so it stays short: one index lookup by the peeked ids, no
+    handle objects, no context managers (a relayed status poll costs the gateway about as much
+    CPU as all of this module's Python together, see bench.profile's ``status`` workload).
+    """
 
     def __init__(self, sessions: GatewaySessionManager, caller: Caller) -> None:
         self._sessions = sessions
         self._caller = caller
+        # Reused for every ExecuteStatement reply; only its transport changes.
+        self._reply_protocol = TBinaryProtocolAccelerated(TMemoryBuffer(b""), fallback=False)
+        #: The bookkeeping of the last relayed reply, done once the reply is sent (the client
+        #: reads its reply meanwhile; this connection's next request waits for it, so no
+        #: request can find the bookkeeping undone).
+        self._after_reply: Callable[[], None] | None = None
+
+    def after_reply(self) -> None:
+        action, self._after_reply = self._after_reply, None
+        if action is not None:
+            action()
 
     def relay_frame(self, name: str, frame: bytes, header_length: int) -> list[Buffer] | None:
         """The engine's reply message to the CALL in ``frame``, or ``None`` to decode it."""
@@ -235,19 +259,14 @@ class FrameRelay:
         ids = peek_operation_ids(name, frame, header_length)
         if ids is None:
             return None
-        operation = OperationHandle(ids[0], ids[1])
-        sessions = self._sessions
-        try:
-            session = sessions.session_of_operation(self._caller, operation)
-            with session.busy() as client:
-                # One call at a time on the engine connection: its own lock serialises callers.
-                reply = client.relay_frame(frame, header_length)
-                if reply is None:
-                    return None
-        except KyuubiSQLError:
+        session = self._sessions.relayed_session(self._caller, ids)
+        if session is None:
             return None  # unknown or foreign handle: the decode path gives the same error
+        reply = _forward(session, frame, header_length)
+        if reply is None:
+            return None
         if name == "CloseOperation":
-            sessions.remove_engine_operation(session, operation)
+            self._after_reply = functools.partial(self._sessions.forget_operation, session, ids)
         return [reply]
 
     def _relay_statement(self, frame: bytes, header_length: int) -> list[Buffer] | None:
@@ -256,21 +275,39 @@ class FrameRelay:
             return None
         try:
             session = self._sessions.get_session(self._caller, SessionHandle(ids[0], ids[1]))
-            with session.busy() as client:
-                reply = client.relay_frame(frame, header_length)
         except KyuubiSQLError:
             return None  # unknown or foreign session: the decode path gives the same error
+        reply = _forward(session, frame, header_length)
         if reply is None:
             return None
         # From here on the engine has the statement: never fall back (it would run twice).
+        self._after_reply = functools.partial(self._record_operation, session, reply)
+        return [reply]
+
+    def _record_operation(self, session: GatewaySession, reply: bytes) -> None:
+        """Index the operation an ExecuteStatement reply opened under its session."""
         try:
-            handle = new_operation_handle(reply)
-        except Exception as exc:  # noqa: BLE001 - the client gets the engine's bytes as they are
+            handle = new_operation_handle(reply, self._reply_protocol)
+        except Exception as exc:  # noqa: BLE001 - the client got the engine's bytes as they are
             log.warning("Undecodable ExecuteStatement reply from the engine: %s", exc)
-            handle = None
+            return
         if handle is not None:
             self._sessions.add_engine_operation(session, handle)
-        return [reply]
+
+
+def _forward(session: GatewaySession, frame: bytes, header_length: int) -> bytes | None:
+    """Send the client's CALL on the session's engine connection; the engine's reply message,
+    or ``None`` (engine gone: the decode path answers with the "unreachable" error)."""
+    try:
+        client = session.begin_call()
+    except KyuubiSQLError:
+        return None  # the session lost its engine
+    try:
+        # One call at a time on the engine connection: its own lock serialises callers.
+        reply = client.relay_frame(frame, header_length)
+    finally:
+        session.end_call()
+    return reply
 
 
 class GatewayFrontend(ThriftFrontend):
@@ -278,7 +315,9 @@ class GatewayFrontend(ThriftFrontend):
 
     def __init__(self, backend: BackendService, caller: Caller, sessions: GatewaySessionManager):
         super().__init__(backend, caller)
-        self.relay_frame = FrameRelay(sessions, caller).relay_frame
+        relay = FrameRelay(sessions, caller)
+        self.relay_frame = relay.relay_frame
+        self.after_reply = relay.after_reply
 
 
 def gateway_frontend_factory(sessions: GatewaySessionManager) -> FrontendFactory:

@@ -60,7 +60,8 @@ class GatewaySession(Session):
         self._engine: EngineAttachment | None = None
         self._in_flight = 0
         self._state_lock = threading.Lock()
-        self.engine_operations: dict[OperationHandle, float] = {}
+        #: Ids of the session's relayed operations; kept by the session manager under its lock.
+        self.operation_ids: set[OperationIds] = set()
 
     @property
     def engine(self) -> EngineAttachment:
@@ -103,14 +104,24 @@ class GatewaySession(Session):
     def busy(self) -> Iterator[EngineClient]:
         """Marks a call in flight (a long synchronous statement keeps the session from idling
         out) and yields the engine client."""
+        client = self.begin_call()
+        try:
+            yield client
+        finally:
+            self.end_call()
+
+    def begin_call(self) -> EngineClient:
+        """:meth:`busy` without a context manager, for the frame relay's per-RPC path: every
+        call must be followed by :meth:`end_call`."""
+        client = self.client
         with self._state_lock:
             self._in_flight += 1
-        try:
-            yield self.client
-        finally:
-            with self._state_lock:
-                self._in_flight -= 1
-            self.touch()
+        return client
+
+    def end_call(self) -> None:
+        with self._state_lock:
+            self._in_flight -= 1
+        self.last_access = self._clock()
 
     def idle_for(self, now: float) -> float:
         with self._state_lock:
@@ -118,26 +129,18 @@ class GatewaySession(Session):
                 return 0.0
         return super().idle_for(now)
 
-    # -- operations ----------------------------------------------------------------------------
-    def record_operation(self, handle: OperationHandle, now: float) -> None:
-        with self._state_lock:
-            self.engine_operations[handle] = now
 
-    def forget_operation(self, handle: OperationHandle) -> None:
-        with self._state_lock:
-            self.engine_operations.pop(handle, None)
+OperationIds = tuple[bytes, bytes]
 
-    def touch_operation(self, handle: OperationHandle, now: float) -> bool:
-        with self._state_lock:
-            if handle not in self.engine_operations:
-                return False
-            self.engine_operations[handle] = now
-            return True
 
-    def idle_operations(self, now: float, timeout_s: float) -> list[OperationHandle]:
-        with self._state_lock:
-            items = list(self.engine_operations.items())
-        return [h for h, last in items if now - last > timeout_s]
+@dataclass(eq=False)
+class RelayedOperation:
+    """An engine operation the gateway relays: its handle, its session and when it was last
+    used (operations idle longer than ``kyuubi.operation.idle.timeout`` are closed)."""
+
+    handle: OperationHandle
+    session: GatewaySession
+    last_used: float
 
 
 class GatewaySessionManager(SessionManager[GatewaySession]):
@@ -152,7 +155,7 @@ class GatewaySessionManager(SessionManager[GatewaySession]):
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(clock=clock, name="GatewaySessionManager")
         self.operation_idle_timeout_s = 0.0
-        self._operation_index: dict[OperationHandle, SessionHandle] = {}
+        self._operations: dict[OperationIds, RelayedOperation] = {}
         self._index_lock = threading.Lock()
 
     @property
@@ -165,50 +168,70 @@ class GatewaySessionManager(SessionManager[GatewaySession]):
 
     # -- relayed operations --------------------------------------------------------------------
     def add_engine_operation(self, session: GatewaySession, handle: OperationHandle) -> None:
-        session.record_operation(handle, self._clock())
+        ids = (handle.guid, handle.secret)
+        operation = RelayedOperation(handle, session, self._clock())
         with self._index_lock:
-            self._operation_index[handle] = session.handle
+            self._operations[ids] = operation
+            session.operation_ids.add(ids)
 
     def session_of_operation(self, caller: Caller, handle: OperationHandle) -> GatewaySession:
-        with self._index_lock:
-            session_handle = self._operation_index.get(handle)
-        try:
-            if session_handle is None:
-                raise KyuubiSQLError.invalid_handle("OperationHandle", handle)
-            session = self.get_session(caller, session_handle)
-        except KyuubiSQLError:
-            raise KyuubiSQLError.invalid_handle("OperationHandle", handle) from None
-        if not session.touch_operation(handle, self._clock()):
+        """The session of a relayed operation ``caller`` may use; "Invalid OperationHandle"
+        for any other, known or not."""
+        session = self.relayed_session(caller, (handle.guid, handle.secret))
+        if session is None:
             raise KyuubiSQLError.invalid_handle("OperationHandle", handle)
         return session
 
-    def remove_engine_operation(self, session: GatewaySession, handle: OperationHandle) -> None:
-        session.forget_operation(handle)
+    def relayed_session(self, caller: Caller, ids: OperationIds) -> GatewaySession | None:
+        """:meth:`session_of_operation` by the handle's ``(guid, secret)``, ``None`` for an
+        operation ``caller`` may not use. Marks the operation and its session used. The frame
+        relay calls it on every relayed RPC: one lock, no handle objects."""
+        now = self._clock()
         with self._index_lock:
-            self._operation_index.pop(handle, None)
+            operation = self._operations.get(ids)
+            if operation is None or not operation.session.is_owned_by(caller):
+                return None
+            operation.last_used = now
+        session = operation.session
+        session.last_access = now
+        return session
+
+    def remove_engine_operation(self, session: GatewaySession, handle: OperationHandle) -> None:
+        self.forget_operation(session, (handle.guid, handle.secret))
+
+    def forget_operation(self, session: GatewaySession, ids: OperationIds) -> None:
+        with self._index_lock:
+            self._operations.pop(ids, None)
+            session.operation_ids.discard(ids)
 
     def session_closed(self, session: GatewaySession) -> None:
         """Forget the operations of a closed session (the engine closed them with it)."""
         with self._index_lock:
-            for handle in list(session.engine_operations):
-                self._operation_index.pop(handle, None)
+            for ids in session.operation_ids:
+                self._operations.pop(ids, None)
+            session.operation_ids.clear()
 
     @property
     def operation_count(self) -> int:
         with self._index_lock:
-            return len(self._operation_index)
+            return len(self._operations)
+
+    def idle_operations(self, now: float) -> list[RelayedOperation]:
+        """Operations unused for longer than ``kyuubi.operation.idle.timeout``."""
+        timeout_s = self.operation_idle_timeout_s
+        with self._index_lock:
+            return [op for op in self._operations.values() if now - op.last_used > timeout_s]
 
     # -- idle checking -------------------------------------------------------------------------
     def check_idle(self) -> None:
         super().check_idle()
         if self.operation_idle_timeout_s <= 0:
             return
-        now = self._clock()
-        for session in self.sessions():
-            for handle in session.idle_operations(now, self.operation_idle_timeout_s):
-                log.info("Closing idle operation %s of %r", handle.public_id, session)
-                self.remove_engine_operation(session, handle)
-                close_engine_operation(session, handle)
+        for operation in self.idle_operations(self._clock()):
+            session, handle = operation.session, operation.handle
+            log.info("Closing idle operation %s of %r", handle.public_id, session)
+            self.remove_engine_operation(session, handle)
+            close_engine_operation(session, handle)
 
 
 def close_engine_operation(session: GatewaySession, handle: OperationHandle) -> None:

@@ -39,7 +39,7 @@ from kyuubi_py.transport.sasl import DEFAULT_MAX_PAYLOAD, HEADER, Status, encode
 from kyuubi_py.transport.server import (
     DEFAULT_MAX_MESSAGE_SIZE,
     _SocketRawIO,
-    frame_parts,
+    send_frame,
     send_parts,
 )
 
@@ -53,6 +53,12 @@ _REPLY_TYPES: Final = (TMessageType.REPLY, TMessageType.EXCEPTION)
 #: buffer (a FetchResults frame) receives straight into its ``bytes``, so a small buffer costs
 #: nothing there while an idle connection (one per gateway session) holds little memory.
 _READ_BUFFER: Final = 4 * 1024
+
+
+def _closed_inside(what: str) -> TTransportException:
+    return TTransportException(
+        TTransportException.END_OF_FILE, f"server closed the connection inside {what}"
+    )
 
 
 class _FrameReadTransport(TTransportBase, CReadableTransport):  # type: ignore[misc]
@@ -178,8 +184,12 @@ class ThriftClientConnection:
         with self._lock:
             if self._closed:
                 raise TTransportException(TTransportException.NOT_OPEN, "connection is closed")
-            self._guarded(lambda: send_parts(self._sock, [_U32.pack(len(message)), message]))
-            return self._guarded(lambda: self._read_reply_frame(message, header_length))
+            # Every relayed RPC comes here: plain try/except, not _guarded's closures.
+            try:
+                send_frame(self._sock, [message])
+                return self._read_reply_frame(message, header_length)
+            except BaseException as exc:
+                raise self._stream_broken(exc) from exc
 
     def set_timeout(self, timeout_s: float | None) -> None:
         """Timeout of later calls (``None``: none); e.g. a short one for the handshake, then the
@@ -235,7 +245,8 @@ class ThriftClientConnection:
         seqid = next(self._seqids) % _SEQIDS_WRAP
         body = fastbinary.encode_binary(args_class(req=req), [args_class, args_class.thrift_spec])
         parts = [encode_message_header(method, TMessageType.CALL, seqid), body]
-        self._guarded(lambda: send_parts(self._sock, frame_parts(parts) if self._sasl else parts))
+        sock = self._sock
+        self._guarded(lambda: send_frame(sock, parts) if self._sasl else send_parts(sock, parts))
         return seqid
 
     # --- receiving ---
@@ -309,19 +320,24 @@ class ThriftClientConnection:
         return message_type
 
     def _read_frame(self) -> bytes:
-        (length,) = _U32.unpack(self._read_exact(_U32.size, "a frame header"))
+        reader = self._reader
+        header = reader.read(_U32.size)
+        if len(header) < _U32.size:
+            raise _closed_inside("a frame header")
+        (length,) = _U32.unpack(header)
         if length > self._max_message_size:
             raise ProtocolError(
                 f"frame of {length} bytes exceeds the limit {self._max_message_size}"
             )
-        return self._read_exact(length, "a frame")
+        frame = reader.read(length)
+        if len(frame) < length:
+            raise _closed_inside("a frame")
+        return frame
 
     def _read_exact(self, size: int, what: str) -> bytes:
         data = self._reader.read(size)
         if len(data) < size:
-            raise TTransportException(
-                TTransportException.END_OF_FILE, f"server closed the connection inside {what}"
-            )
+            raise _closed_inside(what)
         return data
 
     def _input_protocol(self) -> TBinaryProtocolAccelerated:
@@ -346,12 +362,15 @@ class ThriftClientConnection:
             return action()
         except TApplicationException:
             raise  # a complete EXCEPTION reply: the stream is still in step
-        except TimeoutError as exc:
-            self.close()
-            raise TTransportException(TTransportException.TIMED_OUT, "timed out", exc) from exc
-        except OSError as exc:
-            self.close()
-            raise TTransportException(TTransportException.UNKNOWN, str(exc), exc) from exc
-        except BaseException:
-            self.close()
-            raise
+        except BaseException as exc:
+            raise self._stream_broken(exc) from exc
+
+    def _stream_broken(self, exc: BaseException) -> BaseException:
+        """Close the connection after ``exc`` left the stream out of step; what to raise."""
+        self.close()
+        error: BaseException = exc
+        if isinstance(exc, TimeoutError):
+            error = TTransportException(TTransportException.TIMED_OUT, "timed out", exc)
+        elif isinstance(exc, OSError):
+            error = TTransportException(TTransportException.UNKNOWN, str(exc), exc)
+        return error

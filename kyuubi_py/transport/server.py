@@ -53,6 +53,7 @@ __all__ = [
     "ThriftServer",
     "frame_parts",
     "open_reader",
+    "send_frame",
     "send_parts",
 ]
 
@@ -106,13 +107,28 @@ def open_reader(sock: socket.socket, prefix: bytes = b"") -> io.BufferedReader:
     return io.BufferedReader(_SocketRawIO(sock, prefix), _READ_BUFFER)
 
 
-def send_parts(sock: socket.socket, parts: Sequence[Buffer]) -> None:
-    """Send the concatenation of ``parts`` with ``sendmsg``, without joining them."""
+def send_parts(sock: socket.socket, parts: Sequence[Buffer], sent: int = 0) -> None:
+    """Send the concatenation of ``parts`` with ``sendmsg``, without joining them; ``sent``:
+    how many of its bytes are already sent."""
     pending: list[Buffer] = [part for part in parts if _nbytes(part)]
-    start = 0
+    start = _advance(pending, 0, sent)
     while start < len(pending):
         sent = sock.sendmsg(pending[start : start + _MAX_IOV])
         start = _advance(pending, start, sent)
+
+
+def send_frame(sock: socket.socket, parts: Sequence[Buffer]) -> None:
+    """Send ``parts`` as one SASL-transport frame (see :func:`frame_parts`)."""
+    if len(parts) == 1 and type(parts[0]) is bytes:
+        # One message as bytes (every relayed reply): a single sendmsg, no bookkeeping unless the
+        # socket buffer takes only part of it.
+        message = parts[0]
+        framed = [_U32.pack(len(message)), message]
+        sent = sock.sendmsg(framed)
+        if sent < len(message) + 4:
+            send_parts(sock, framed, sent)
+        return
+    send_parts(sock, frame_parts(parts))
 
 
 def _advance(pending: list[Buffer], start: int, sent: int) -> int:
@@ -455,7 +471,10 @@ class ThriftServer:
             frame = reader.read(length)
             if len(frame) < length:
                 raise _ClientGone(f"inside a frame ({len(frame)} of {length} bytes)")
-            send_parts(sock, frame_parts(dispatcher.process_frame(frame)))
+            try:
+                send_frame(sock, dispatcher.process_frame(frame))
+            finally:
+                dispatcher.after_reply()
 
     def _serve_unframed(self, sock: socket.socket, dispatcher: Dispatcher) -> None:
         handle = TSocket()

@@ -383,8 +383,10 @@ def test_plain_statements_are_relayed_as_bytes_and_their_operations_indexed(cloc
     backend, router = make_backend(clock)
     handle = open_as(backend, ALICE)
     frame, offset = _statement_frame(handle)
-    reply = FrameRelay(backend.sessions, ALICE).relay_frame("ExecuteStatement", frame, offset)
+    relay = FrameRelay(backend.sessions, ALICE)
+    reply = relay.relay_frame("ExecuteStatement", frame, offset)
     assert reply is not None and router.clients[0].calls[-1] == ("relay_frame", frame)
+    relay.after_reply()  # as the server does once the reply is sent
     operation = new_operation_handle(bytes(reply[0]))
     assert operation is not None
     assert backend.sessions.session_of_operation(ALICE, operation).handle == handle
