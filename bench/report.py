@@ -657,6 +657,19 @@ def _latency_lines(r: dict[str, Any], block: str = "peers") -> list[str]:
     ]
 
 
+def _proxy_floor_lines(r: dict[str, Any]) -> list[str]:
+    """The same-engine pass's p50 of each proxy over the engine direct: the plain relay's ratio
+    is what any process in the path costs on this machine, before any gateway logic."""
+    same = r.get("same_engine_peers", {})
+    direct = dig(same, "direct", "p50")
+    parts = [
+        f"{peer} {_n(ratio(dig(same, peer, 'p50'), direct))}x"
+        for peer in ("gateway_shared", "relay")
+        if peer in same
+    ]
+    return [f"same engine: p50 / direct: {', '.join(parts)}"] if parts and direct else []
+
+
 def _step_lines(steps_by_peer: dict[str, dict[str, float]] | None) -> list[str]:
     return [
         f"{peer} steps p50: " + ", ".join(f"{k} {_n(v)}" for k, v in steps.items()) + " ms"
@@ -753,6 +766,7 @@ _RENDERERS: dict[str, Any] = {
         *_step_lines(r.get("steps_p50_ms")),
         *[f"same engine: {line}" for line in _latency_lines(r, "same_engine_peers")],
         *[f"same engine: {line}" for line in _step_lines(r.get("same_engine_steps_p50_ms"))],
+        *_proxy_floor_lines(r),
         *[
             f"{r.get('one_row_job_statement')}: {line}"
             for line in _latency_lines(r, "one_row_job_peers")

@@ -388,3 +388,6 @@ def test_b2_compares_within_each_pass() -> None:
     assert targets["B2.p50_vs_sts"].measured == pytest.approx(0.8)
     ratios = report.gateway_ratios(results)["B2"]
     assert ratios["same_engine_p50"]["shared_vs_relay"] == pytest.approx(15.0 / 14.1)
+    # The markdown shows the plain relay's own ratio next to the gateway's: the floor.
+    lines = report._RENDERERS["B2"](results["B2"]["results"])
+    assert "same engine: p50 / direct: gateway_shared 1.07x, relay 1.01x" in lines
