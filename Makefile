@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint gen docs-conf bench bench-quick clean
+.PHONY: install bytecode run test lint gen docs-conf bench bench-quick clean
 
 install: $(STAMP)
 
@@ -16,10 +16,17 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -c "from thrift.protocol import fastbinary" || (echo "thrift C extension missing" && exit 1)
 	touch $(STAMP)
 
-run: $(STAMP)
+# Every engine and the gateway import the generated Thrift code (12k lines). Compiled at import,
+# it costs each process about 60 ms and 13 MB of memory that stays; Python does not write the
+# bytecode where PYTHONDONTWRITEBYTECODE is set or the tree is read-only, so compile it up front
+# (only changed files are compiled again).
+bytecode: $(STAMP)
+	$(PY) -m compileall -q kyuubi_py
+
+run: bytecode
 	$(VENV)/bin/kyuubi-py server $(ARGS)
 
-test: $(STAMP)
+test: bytecode
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -34,10 +41,10 @@ gen: $(STAMP)
 docs-conf: $(STAMP)
 	$(PY) -m kyuubi_py.config.docs --write
 
-bench: $(STAMP)
+bench: bytecode
 	$(PY) -m bench.run
 
-bench-quick: $(STAMP)
+bench-quick: bytecode
 	$(PY) -m bench.run --quick
 
 clean:

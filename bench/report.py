@@ -8,6 +8,7 @@ could not be measured (scenario error, peer down) is MISSING, never PASS.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -518,7 +519,19 @@ def versions() -> dict[str, Any]:
     found["git_dirty_files"] = len(
         _command_output(["git", "-C", str(root), "status", "--porcelain"]).splitlines()
     )
+    found["bytecode_compiled"] = bytecode_compiled()
     return found
+
+
+def bytecode_compiled() -> bool:
+    """Whether the generated Thrift code has up-to-date bytecode. Without it (the Makefile's
+    ``bytecode`` step skipped where Python may not write it) every gateway and engine compiles it
+    at start, and B4, B7 and B8 measure that too."""
+    from kyuubi_py.protocol._gen.TCLIService import ttypes
+
+    source = Path(ttypes.__file__)
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    return cached.exists() and cached.stat().st_mtime >= source.stat().st_mtime
 
 
 # ---------------------------------------------------------------------------- output

@@ -195,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(workdir, args.verbose)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     procs.become_subreaper()
+    if not report.bytecode_compiled():
+        log.warning("kyuubi_py has no up-to-date bytecode: run `make bytecode` (see the Makefile)")
     run = Run(args, scenarios, workdir)
     interrupted = False
     try:
