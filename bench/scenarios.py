@@ -48,7 +48,9 @@ class Sizes:
     rpc_calls: int = 5000
     rpc_chunk: int = 500
     select1_warmup: int = 20
-    select1_calls: int = 200
+    #: The gateway's share of a 3 to 5 ms cycle is a few percent, about the spread of a p50 of
+    #: 200 cycles between runs; 500 narrow it by about a third (about 40 s more per full run).
+    select1_calls: int = 500
     #: Small: an engine's speed drifts over seconds (JIT, GC, neighbours on 2 cores), and a long
     #: block of one peer's cycles would catch the drift instead of the peer's cost.
     select1_chunk: int = 5
