@@ -15,12 +15,18 @@ if __name__ == "__main__" and not __package__:
     # Run as a script by spark-submit: make the package importable, and keep this directory
     # (whose modules have generic names like conf.py) off the import path.
     sys.path[0] = str(Path(__file__).resolve().parents[3])
+    # Before pyspark is first imported: the installed pyspark rather than spark-submit's zips.
+    from kyuubi_py.engine.spark.python_path import without_bundled_zips
+
+    sys.path[:] = without_bundled_zips(sys.path)
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
+import platform  # noqa: E402
 import threading  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
+import pyspark  # noqa: E402
 from pyspark.sql import SparkSession  # noqa: E402
 
 from kyuubi_py.config import keys  # noqa: E402
@@ -64,6 +70,12 @@ def run(conf: KyuubiConf, spark: SparkSession | None = None) -> int:
     from kyuubi_py.engine.spark.engine import SparkSQLEngine
 
     configure_logging()
+    log.info(
+        "Python %s, pyspark %s from %s",
+        platform.python_version(),
+        pyspark.__version__,
+        Path(pyspark.__file__).parent,
+    )
     engine: SparkSQLEngine | None = None
 
     def request_stop(signum: int) -> None:

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pyspark
 import pytest
 from pyhive.exc import OperationalError
 from support.gateway_support import GatewayUnderTest, StartGateway, query, scalar
@@ -51,6 +52,20 @@ def test_users_get_engines_of_their_own(gateway: GatewayUnderTest) -> None:
     }
     assert len(spaces["alice"]) == 1 and len(spaces["bob"]) == 1
     assert spaces["alice"][0].ref_id != spaces["bob"][0].ref_id
+
+
+def test_engines_import_the_installed_pyspark(gateway: GatewayUnderTest) -> None:
+    """spark-submit puts SPARK_HOME's pyspark.zip first on the driver's path; with the pip
+    installed pyspark that is the same code without bytecode, so the engine takes the package."""
+    connection = gateway.connect("alice")
+    try:
+        app = app_name(connection)
+    finally:
+        connection.close()
+    log_dir = Path(gateway.conf["kyuubi.session.engine.log.dir"])
+    engine_log = (log_dir / f"{app}.log").read_text(errors="replace")
+    installed = Path(pyspark.__file__).parent
+    assert f"pyspark {pyspark.__version__} from {installed}\n" in engine_log
 
 
 def raw(gateway: GatewayUnderTest, user: str) -> ThriftClientConnection:
