@@ -55,6 +55,17 @@ FRONTEND_THRIFT_MAX_WORKER_THREADS = int_conf(
     check_message="must be positive",
     server_only=True,
 )
+FRONTEND_THRIFT_WORKER_KEEPALIVE_TIME = duration_conf(
+    "kyuubi.frontend.thrift.worker.keepalive.time",
+    doc="How long a connection's thread waits for the client's next request. After that the "
+    "idle connection is watched by one shared thread and its own thread ends (about 17 KB of "
+    "memory per idle connection); the next request starts a new thread, which costs about "
+    "0.1 ms. Kyuubi's default is PT1M, for a worker pool.",
+    default=1.0,
+    since="0.1.0",
+    alternatives=("kyuubi.frontend.worker.keepalive.time",),
+    server_only=True,
+)
 FRONTEND_LOGIN_TIMEOUT = duration_conf(
     "kyuubi.frontend.login.timeout",
     doc="How long a new connection may take to finish its SASL handshake (or send its first "

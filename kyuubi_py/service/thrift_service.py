@@ -69,6 +69,7 @@ class ThriftFrontendService(Service):
             max_message_size=conf.get(keys.FRONTEND_THRIFT_MAX_MESSAGE_SIZE),
             max_workers=conf.get(keys.FRONTEND_THRIFT_MAX_WORKER_THREADS),
             login_timeout_s=conf.get(keys.FRONTEND_LOGIN_TIMEOUT),
+            idle_thread_keepalive_s=conf.get(keys.FRONTEND_THRIFT_WORKER_KEEPALIVE_TIME),
             name=self.name,
         )
         self._server.start()

@@ -1,4 +1,4 @@
-"""The HS2 binary Thrift server: our own accept loop, one thread per connection.
+"""The HS2 binary Thrift server: our own accept loop, one thread per busy connection.
 
 Thrift's ``TServer`` classes are not used: ``TThreadedServer`` has no connection limit and builds
 its transport outside its error handling (reference/reliability.md section 1.5), and none of them
@@ -13,7 +13,9 @@ Per connection (reference/hs2-protocol.md section 2):
   whole (a client dribbling bytes cannot hold a thread), then ``u32 length | message`` frames,
   one message per frame (every HS2 client flushes once per call), checked against
   ``max_message_size`` before anything is read or allocated;
-- then no read timeout: idle clients may wait as long as they like.
+- then no read timeout: idle clients may wait as long as they like. A framed connection with no
+  request for ``idle_thread_keepalive_s`` gives up its thread: one shared watcher thread selects
+  on idle sockets and starts a new thread for the next request (:class:`_IdleConnections`).
 
 Every failure closes only its own connection, with a logged reason; client mistakes are logged
 without a traceback. Threads are limited by a semaphore taken *before* ``accept``, so excess
@@ -25,6 +27,7 @@ from __future__ import annotations
 import io
 import itertools
 import logging
+import selectors
 import socket
 import struct
 import threading
@@ -79,12 +82,20 @@ CloseCallback = Callable[[], object]
 
 
 class _SocketRawIO(io.RawIOBase):
-    """Raw reads from a socket, served first from bytes already received elsewhere."""
+    """Raw reads from a socket, served first from bytes already received elsewhere.
+
+    ``delivered`` counts the bytes handed to the buffered reader above, and the frame loop
+    counts the bytes it has consumed in ``consumed``: when the two are equal the reader holds
+    nothing, so a receive timeout (``SO_RCVTIMEO``) there means an idle client, and
+    :class:`_Idle` is raised. A timeout anywhere else (a frame arriving slowly) is waited out.
+    """
 
     def __init__(self, sock: socket.socket, prefix: bytes = b"") -> None:
         super().__init__()
         self._sock = sock
         self._prefix = memoryview(prefix)
+        self.delivered = 0
+        self.consumed = 0
 
     def readable(self) -> bool:
         return True
@@ -94,8 +105,21 @@ class _SocketRawIO(io.RawIOBase):
             n = min(len(buffer), len(self._prefix))
             buffer[:n] = self._prefix[:n]
             self._prefix = self._prefix[n:]
+            self.delivered += n
             return n
-        return self._sock.recv_into(buffer)
+        while True:
+            try:
+                n = self._sock.recv_into(buffer)
+            except BlockingIOError:  # the receive timeout of an idle-aware connection
+                if self.delivered == self.consumed:
+                    raise _Idle from None
+                continue
+            self.delivered += n
+            return n
+
+
+class _Idle(Exception):
+    """No request arrived within the idle thread keep-alive time, and none is half received."""
 
 
 def open_reader(sock: socket.socket, prefix: bytes = b"") -> io.BufferedReader:
@@ -207,6 +231,8 @@ class _Connection:
     client_port: int
     thread: threading.Thread | None = None
     context: ConnectionContext | None = None
+    #: The handler of a logged-in framed (SASL) connection, kept while it idles without a thread.
+    dispatcher: Dispatcher | None = None
 
     def describe(self) -> str:
         return f"connection {self.connection_id} from {self.client_host}:{self.client_port}"
@@ -214,6 +240,92 @@ class _Connection:
 
 class _ClientGone(Exception):
     """The client disconnected; nothing to report beyond a debug line."""
+
+
+def _timeval(seconds: float) -> bytes:
+    """``struct timeval`` for ``SO_RCVTIMEO``."""
+    whole = int(seconds)
+    return struct.pack("@ll", whole, int((seconds - whole) * 1e6))
+
+
+class _IdleConnections:
+    """Logged-in framed connections waiting for their next request without a thread of their
+    own: one watcher thread (started with the first) selects on their sockets and hands each
+    back to ``resume`` when a request or the end of the connection arrives.
+
+    A thread blocked on an idle client keeps its stack and Python thread state, about 17 KB
+    per connection here; BI tools and pools keep hundreds of connections open and idle.
+    """
+
+    def __init__(self, resume: Callable[[_Connection], None], name: str) -> None:
+        self._resume = resume
+        self._name = name
+        self._selector = selectors.DefaultSelector()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+        self._selector.register(self._wake_reader, selectors.EVENT_READ, None)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def add(self, connection: _Connection) -> bool:
+        """Watch ``connection``; false once closed (the caller then ends the connection)."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._selector.register(connection.sock, selectors.EVENT_READ, connection)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._watch, name=f"{self._name}-idle", daemon=True
+                )
+                self._thread.start()
+        self._wake()  # a poll()-based selector sees new sockets only from its next call
+        return True
+
+    def close(self) -> list[_Connection]:
+        """Stop watching; the connections still idle, for the caller to end."""
+        with self._lock:
+            if self._closed:
+                return []
+            self._closed = True
+            idle = [key.data for key in self._selector.get_map().values() if key.data is not None]
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(10.0)
+        self._selector.close()
+        self._wake_reader.close()
+        self._wake_writer.close()
+        return idle
+
+    def _wake(self) -> None:
+        try:
+            self._wake_writer.send(b"\0")
+        except OSError:
+            pass  # already woken (a full buffer) or closed
+
+    def _watch(self) -> None:
+        while True:
+            events = self._selector.select()
+            ready: list[_Connection] = []
+            with self._lock:
+                if self._closed:
+                    return
+                for key, _ in events:
+                    if key.data is None:
+                        self._drain_wakeups()
+                    else:
+                        self._selector.unregister(key.fileobj)
+                        ready.append(key.data)
+            for connection in ready:
+                self._resume(connection)
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wake_reader.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
 
 
 # --- the server --------------------------------------------------------------------------------
@@ -234,12 +346,16 @@ class ThriftServer:
         max_workers: int = 999,
         login_timeout_s: float = 20.0,
         max_sasl_payload: int = DEFAULT_MAX_PAYLOAD,
+        idle_thread_keepalive_s: float = 1.0,
         name: str = "thrift-binary",
     ) -> None:
         if authenticate is None and not allow_nosasl:
             raise ValueError("no transport allowed: set authenticate and/or allow_nosasl")
-        if max_workers < 1 or max_message_size < 1 or login_timeout_s <= 0:
-            raise ValueError("max_workers, max_message_size and login_timeout_s must be positive")
+        if min(max_workers, max_message_size, login_timeout_s, idle_thread_keepalive_s) <= 0:
+            raise ValueError(
+                "max_workers, max_message_size, login_timeout_s and idle_thread_keepalive_s "
+                "must be positive"
+            )
         self._host = host
         self._requested_port = port
         self._handler_factory = handler_factory
@@ -248,6 +364,8 @@ class ThriftServer:
         self._max_message_size = max_message_size
         self._login_timeout_s = login_timeout_s
         self._max_sasl_payload = max_sasl_payload
+        self._idle_receive_timeout = _timeval(idle_thread_keepalive_s)
+        self._idle = _IdleConnections(self._resume, name)
         self._name = name
         self._slots = threading.Semaphore(max_workers)
         self._stopping = threading.Event()
@@ -295,6 +413,8 @@ class ThriftServer:
             self._listener.close()
         if self._accept_thread is not None:
             self._accept_thread.join(max(0.0, deadline - time.monotonic()))
+        for connection in self._idle.close():
+            self._finish(connection)
         with self._lock:
             connections = list(self._connections.values())
         for connection in connections:
@@ -334,15 +454,22 @@ class ThriftServer:
 
     def _spawn(self, sock: socket.socket, address: Any) -> None:
         connection = _Connection(next(self._ids), sock, str(address[0]), int(address[1]))
+        with self._lock:
+            self._connections[connection.connection_id] = connection
+        self._start_thread(connection, self._serve)
+
+    def _resume(self, connection: _Connection) -> None:
+        """An idle connection's next request (or its end) arrived: serve it on a new thread."""
+        self._start_thread(connection, self._serve_frames)
+
+    def _start_thread(self, connection: _Connection, serve: Callable[[_Connection], bool]) -> None:
         thread = threading.Thread(
             target=self._run_connection,
-            args=(connection,),
+            args=(connection, serve),
             name=f"{self._name}-conn-{connection.connection_id}",
             daemon=True,
         )
         connection.thread = thread
-        with self._lock:
-            self._connections[connection.connection_id] = connection
         try:
             thread.start()
         except RuntimeError:
@@ -351,10 +478,15 @@ class ThriftServer:
 
     # --- one connection ---
 
-    def _run_connection(self, connection: _Connection) -> None:
-        logger.debug("%s accepted", connection.describe())
+    def _run_connection(
+        self, connection: _Connection, serve: Callable[[_Connection], bool]
+    ) -> None:
+        """Run ``serve`` (true: the connection went idle) with the per-connection error handling;
+        then the connection waits without a thread, or ends."""
+        logger.debug("%s served by %s", connection.describe(), threading.current_thread().name)
+        idle = False
         try:
-            self._serve(connection)
+            idle = serve(connection)
         except _ClientGone as exc:
             logger.debug("%s closed by the client %s", connection.describe(), exc)
         except ProtocolError as exc:
@@ -365,7 +497,8 @@ class ThriftServer:
         except Exception:
             logger.exception("closing %s after an unexpected error", connection.describe())
         finally:
-            self._finish(connection)
+            if not (idle and self._idle.add(connection)):
+                self._finish(connection)
 
     def _finish(self, connection: _Connection) -> None:
         try:
@@ -378,7 +511,8 @@ class ThriftServer:
             self._slots.release()
             logger.debug("%s finished", connection.describe())
 
-    def _serve(self, connection: _Connection) -> None:
+    def _serve(self, connection: _Connection) -> bool:
+        """Log the client in, then serve it; true when it went idle (framed connections only)."""
         sock = connection.sock
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # No read timeout after login: keepalive is what notices a vanished idle client.
@@ -389,14 +523,16 @@ class ThriftServer:
             sock.settimeout(None)
             handler = self._open(connection, None, "NOSASL")
             self._serve_unframed(sock, Dispatcher(handler))
-            return
+            return False
         if self._authenticate is None:
             raise ProtocolError(f"first byte {first:#04x} is not a NOSASL message (SASL disabled)")
         user, trailing = self._negotiate(sock, deadline)
         sock.settimeout(None)
-        handler = self._open(connection, user, "SASL")
-        dispatcher = Dispatcher(handler)
-        self._serve_framed(sock, dispatcher, trailing)
+        # The kernel's receive timeout (the socket stays blocking for Python) is how the frame
+        # loop learns that the client went idle, at no cost per request.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, self._idle_receive_timeout)
+        connection.dispatcher = Dispatcher(self._open(connection, user, "SASL"))
+        return self._serve_frames(connection, trailing)
 
     def _peek_first_byte(self, sock: socket.socket, deadline: float) -> int:
         first = self._recv_before(sock, deadline, 1, socket.MSG_PEEK)
@@ -455,11 +591,21 @@ class ThriftServer:
         logger.debug("%s logged in over %s as %r", connection.describe(), transport, user)
         return self._handler_factory(context)
 
-    def _serve_framed(self, sock: socket.socket, dispatcher: Dispatcher, trailing: bytes) -> None:
-        reader = open_reader(sock, trailing)
+    def _serve_frames(self, connection: _Connection, trailing: bytes = b"") -> bool:
+        """Serve SASL-transport frames until the client leaves (raises) or goes idle (true).
+
+        An idle connection keeps no reader: its buffer is empty by then, and a new one is cheap.
+        """
+        sock, dispatcher = connection.sock, connection.dispatcher
+        assert dispatcher is not None
+        raw = _SocketRawIO(sock, trailing)
+        reader = io.BufferedReader(raw, _READ_BUFFER)
         limit = self._max_message_size
         while True:
-            header = reader.read(4)
+            try:
+                header = reader.read(4)
+            except _Idle:
+                return True
             if len(header) < 4:
                 raise _ClientGone("between frames" if not header else "inside a frame header")
             (length,) = _U32.unpack(header)
@@ -471,6 +617,7 @@ class ThriftServer:
             frame = reader.read(length)
             if len(frame) < length:
                 raise _ClientGone(f"inside a frame ({len(frame)} of {length} bytes)")
+            raw.consumed += 4 + length
             try:
                 send_frame(sock, dispatcher.process_frame(frame))
             finally:

@@ -626,6 +626,91 @@ def test_after_login_idle_clients_are_not_timed_out(harness: Harness) -> None:
         assert client.call("GetInfo", INFO)
 
 
+def connection_threads(server: ThriftServer) -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(f"{server.name}-conn-")]
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_idle_connections_give_up_their_threads_and_are_served_again(harness: Harness) -> None:
+    server = harness.start(idle_thread_keepalive_s=0.1)
+    clients = [
+        ThriftClientConnection(HOST, server.port, user=user, password="secret")
+        for user in ("bob", "eve", "dan")
+    ]
+    try:
+        for client in clients:
+            client.call("ExecuteStatement", ttypes.TExecuteStatementReq(SESSION, "first"))
+        wait_for(lambda: connection_threads(server) == [])
+        assert server.connection_count == 3 and harness.closed == []
+        # Each comes back to its own handler: same login, same connection id, state kept.
+        for client, user in zip(clients, ("bob", "eve", "dan"), strict=True):
+            assert client.call("GetInfo", INFO).infoValue.stringValue == f"{user}/SASL"
+            client.call("ExecuteStatement", ttypes.TExecuteStatementReq(SESSION, "second"))
+        assert len(harness.contexts) == 3
+        assert sorted(harness.statements) == ["first"] * 3 + ["second"] * 3
+        # An idle client that leaves ends its connection as an active one does.
+        wait_for(lambda: connection_threads(server) == [])
+        clients[0].close()
+        harness.wait_closed(1)
+        assert harness.closed == [harness.contexts[0].connection_id]
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_a_frame_that_stalls_midway_is_not_taken_for_an_idle_client(harness: Harness) -> None:
+    server = harness.start(idle_thread_keepalive_s=0.1)
+    sock = raw_socket(server.port)
+    raw_login(sock)
+    message = call_message("GetInfo", INFO)
+    framed = struct.pack(">I", len(message)) + message
+    for part in (framed[:2], framed[2:10], framed[10:]):  # header split too
+        sock.sendall(part)
+        time.sleep(0.3)
+    name, _, _, _ = parse_message_header(read_frame(sock))
+    assert name == "GetInfo"
+    # Two requests in one write: the second waits in the reader's buffer, not on the socket.
+    sock.sendall(framed + framed)
+    assert len([read_frame(sock), read_frame(sock)]) == 2
+    sock.close()
+    harness.wait_closed(1)
+
+
+def test_stop_ends_idle_connections_and_runs_their_callbacks(harness: Harness) -> None:
+    server = harness.start(idle_thread_keepalive_s=0.1)
+    idle = ThriftClientConnection(HOST, server.port, user="bob", password="secret")
+    assert idle.call("GetInfo", INFO)
+    wait_for(lambda: connection_threads(server) == [])
+    server.stop(timeout_s=5)
+    assert harness.closed == [harness.contexts[0].connection_id]
+    assert server.connection_count == 0
+    with pytest.raises(TTransportException):
+        idle.call("GetInfo", INFO)
+    idle.close()
+    assert [t for t in threading.enumerate() if t.name.startswith(server.name)] == []
+
+
+def test_idle_connections_keep_their_worker_slot(harness: Harness) -> None:
+    """``max_workers`` still bounds connections: an idle one holds its slot."""
+    server = harness.start(max_workers=1, idle_thread_keepalive_s=0.1)
+    first = ThriftClientConnection(HOST, server.port, user="bob", password="secret")
+    wait_for(lambda: connection_threads(server) == [])
+    second = raw_socket(server.port)
+    second.settimeout(0.5)
+    with pytest.raises(TimeoutError):
+        raw_login(second)  # in the backlog: no answer while the first is connected
+    first.close()
+    second.settimeout(5)
+    assert read_sasl_reply(second)[0] == 5  # COMPLETE once the slot is free
+    second.close()
+
+
 def test_excess_clients_wait_in_the_backlog_for_a_worker(harness: Harness) -> None:
     server = harness.start(max_workers=1)
     first = ThriftClientConnection(HOST, server.port, user="bob", password="secret")
