@@ -244,7 +244,7 @@ class EngineClient:
         """Forward a client's encoded CALL unchanged; the engine's reply bytes, or ``None`` when
         the connection is (or just became) broken, so the caller answers through the decode
         path and its "unreachable" error."""
-        if self.broken:
+        if self.broken_reason is not None:
             return None
         self._reusable = False
         try:

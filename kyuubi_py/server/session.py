@@ -113,10 +113,12 @@ class GatewaySession(Session):
     def begin_call(self) -> EngineClient:
         """:meth:`busy` without a context manager, for the frame relay's per-RPC path: every
         call must be followed by :meth:`end_call`."""
-        client = self.client
+        engine = self._engine  # not the properties: this runs on every relayed RPC
+        if engine is None:
+            raise KyuubiSQLError.invalid_handle("SessionHandle", self.handle)
         with self._state_lock:
             self._in_flight += 1
-        return client
+        return engine.client
 
     def end_call(self) -> None:
         with self._state_lock:
