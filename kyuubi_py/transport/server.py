@@ -270,7 +270,7 @@ class _IdleConnections:
         self._closed = False
 
     def add(self, connection: _Connection) -> bool:
-        """Watch ``connection``; false once closed (the caller then ends the connection)."""
+        """Watch ``connection``; false once closed (the caller keeps or ends the connection)."""
         with self._lock:
             if self._closed:
                 return False
@@ -305,6 +305,19 @@ class _IdleConnections:
             pass  # already woken (a full buffer) or closed
 
     def _watch(self) -> None:
+        try:
+            self._select_until_closed()
+        except Exception:
+            # Never strand a connection on a dead watcher: every one gets its thread back, and
+            # from now on connections keep their threads while idle (add() refuses them).
+            logger.exception("%s: the idle connection watcher failed", self._name)
+            with self._lock:
+                self._closed = True
+                idle = [key.data for key in self._selector.get_map().values() if key.data]
+            for connection in idle:
+                self._resume(connection)
+
+    def _select_until_closed(self) -> None:
         while True:
             events = self._selector.select()
             ready: list[_Connection] = []
@@ -484,9 +497,15 @@ class ThriftServer:
         """Run ``serve`` (true: the connection went idle) with the per-connection error handling;
         then the connection waits without a thread, or ends."""
         logger.debug("%s served by %s", connection.describe(), threading.current_thread().name)
-        idle = False
+        watched = False
         try:
-            idle = serve(connection)
+            while serve(connection):
+                watched = self._idle.add(connection)
+                if watched:
+                    return  # idle: watched without a thread from now on
+                if self._stopping.is_set():
+                    break
+                serve = self._serve_frames  # no watcher: keep the thread for the next request
         except _ClientGone as exc:
             logger.debug("%s closed by the client %s", connection.describe(), exc)
         except ProtocolError as exc:
@@ -497,7 +516,7 @@ class ThriftServer:
         except Exception:
             logger.exception("closing %s after an unexpected error", connection.describe())
         finally:
-            if not (idle and self._idle.add(connection)):
+            if not watched:
                 self._finish(connection)
 
     def _finish(self, connection: _Connection) -> None:

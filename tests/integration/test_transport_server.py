@@ -696,6 +696,30 @@ def test_stop_ends_idle_connections_and_runs_their_callbacks(harness: Harness) -
     assert [t for t in threading.enumerate() if t.name.startswith(server.name)] == []
 
 
+def test_a_failing_idle_watcher_gives_its_connections_their_threads_back(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = harness.start(idle_thread_keepalive_s=0.1)
+    first = ThriftClientConnection(HOST, server.port, user="bob", password="secret")
+    wait_for(lambda: connection_threads(server) == [])
+    selector = server._idle._selector  # fault injection: the next select fails
+
+    def broken_select(timeout: float | None = None) -> Any:
+        raise OSError("selector broke")
+
+    monkeypatch.setattr(selector, "select", broken_select)
+    second = ThriftClientConnection(HOST, server.port, user="eve", password="secret")
+    # The second going idle wakes the watcher, which fails: both keep a thread from now on.
+    wait_for(lambda: len(connection_threads(server)) == 2)
+    assert "idle connection watcher failed" in caplog.text
+    time.sleep(0.3)  # idle for longer than the keep-alive, with no watcher
+    for client, user in ((first, "bob"), (second, "eve")):
+        assert client.call("GetInfo", INFO).infoValue.stringValue == f"{user}/SASL"
+        client.close()
+    harness.wait_closed(2)
+    assert len(connection_threads(server)) == 0
+
+
 def test_idle_connections_keep_their_worker_slot(harness: Harness) -> None:
     """``max_workers`` still bounds connections: an idle one holds its slot."""
     server = harness.start(max_workers=1, idle_thread_keepalive_s=0.1)
