@@ -27,6 +27,9 @@ BASE_CONF: dict[str, str] = {
     "spark.driver.memory": "768m",
     "kyuubi.frontend.thrift.binary.bind.host": "127.0.0.1",
     "kyuubi.frontend.thrift.binary.bind.port": "0",
+    # Short, so that the suite's pauses between calls go through idle connections without a
+    # thread and their resumption on a new one (the default is 1 s).
+    "kyuubi.frontend.thrift.worker.keepalive.time": "PT0.2S",
 }
 READY = re.compile(rb"kyuubi_py engine listening on (?P<host>\S+):(?P<port>\d+)")
 START_TIMEOUT_S = 180.0

@@ -72,6 +72,8 @@ def base_settings(work: Path, zookeeper: str, namespace: str, submit: FakeSubmit
         "kyuubi.ha.namespace": namespace,
         "kyuubi.ha.zookeeper.session.timeout": "PT10S",
         "kyuubi.frontend.thrift.binary.bind.port": "0",
+        # Pauses between calls resume idle connections on new threads (see engine_process).
+        "kyuubi.frontend.thrift.worker.keepalive.time": "PT0.2S",
         "kyuubi.engine.spark.submit": str(submit.path),
         "kyuubi.session.engine.log.dir": str(work / "engine_logs"),
         "kyuubi.engine.work.dir.root": str(work / "engine_work"),
