@@ -118,6 +118,11 @@ def engine_space(
     return f"{root}/{validate_path_segment(user)}/{validate_path_segment(subdomain)}"
 
 
+#: Engine node attribute: the abstract Unix socket the engine serves besides its TCP port, for
+#: a gateway on the same host (faster than TCP loopback; see transport.server.LOCAL_SOCKETS).
+ENGINE_LOCAL_SOCKET_ATTRIBUTE = "kyuubi_py.engine.local.socket"
+
+
 def engine_node_prefix(
     space: str,
     host: str,

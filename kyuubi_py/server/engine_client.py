@@ -141,11 +141,13 @@ def connect_engine(
     secret: str,
     connect_timeout_s: float,
     timeout_s: float | None,
+    local_socket: str | None = None,
 ) -> EngineClient:
     """Connect and authenticate within ``connect_timeout_s`` (a hung engine must not hang the
     session being opened); later calls wait ``timeout_s`` (``None``: no limit).
     :class:`StaleEngineError` when nothing listens there. Reuses an idle pooled connection of
-    ``user`` to this engine when there is one."""
+    ``user`` to this engine when there is one. ``local_socket``: the engine's abstract Unix
+    socket, used instead of TCP when the engine runs on this host."""
     key = (host, port, user, secret)
     pooled = IDLE_CONNECTIONS.take(key)
     if pooled is not None:
@@ -160,6 +162,7 @@ def connect_engine(
             sasl=True,
             connect_timeout_s=connect_timeout_s,
             timeout_s=connect_timeout_s,
+            local_socket=local_socket,
         )
     except (TTransportException, AuthenticationError, ProtocolError, OSError) as exc:
         raise _connect_error(f"{host}:{port}", exc) from None

@@ -18,6 +18,7 @@ from kyuubi_py.errors import ConfigError, DiscoveryError, KyuubiSQLError
 from kyuubi_py.ha import paths
 from kyuubi_py.ha.client import DiscoveryClient, ServiceNodeInfo, ServiceRegistration
 from kyuubi_py.ha.conf import HA_NAMESPACE
+from kyuubi_py.ha.paths import ENGINE_LOCAL_SOCKET_ATTRIBUTE
 from kyuubi_py.protocol.handles import SessionHandle
 from kyuubi_py.protocol.tcli import ttypes
 from kyuubi_py.server.conf import SESSION_ENGINE_LOGIN_TIMEOUT, SESSION_ENGINE_REQUEST_TIMEOUT
@@ -166,6 +167,7 @@ class SessionRouter:
             secret=self._secret,
             connect_timeout_s=conf.get(SESSION_ENGINE_LOGIN_TIMEOUT) or 15.0,
             timeout_s=request_timeout if request_timeout > 0 else None,
+            local_socket=node.attributes.get(ENGINE_LOCAL_SOCKET_ATTRIBUTE),
         )
         try:
             resp = client.open_session(

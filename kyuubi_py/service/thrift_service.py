@@ -34,8 +34,10 @@ class ThriftFrontendService(Service):
         allow_nosasl: bool,
         name: str = "ThriftBinaryFrontend",
         frontend_factory: FrontendFactory = ThriftFrontend,
+        local_socket_name: str | None = None,
     ) -> None:
         super().__init__(name)
+        self._local_socket_name = local_socket_name
         self._backend = backend
         self._authenticate = authenticate
         self._allow_nosasl = allow_nosasl
@@ -51,6 +53,11 @@ class ThriftFrontendService(Service):
         if self._server is None:
             raise RuntimeError(f"{self.name} is not started")
         return self._server.port
+
+    @property
+    def local_socket_name(self) -> str | None:
+        """The abstract Unix socket also served (Linux), once started."""
+        return self._server.local_socket_name if self._server is not None else None
 
     def _handler(self, ctx: ConnectionContext) -> ThriftFrontend:
         caller = Caller(ctx.connection_id, ctx.user, ctx.client_host, ctx.transport)
@@ -70,6 +77,7 @@ class ThriftFrontendService(Service):
             max_workers=conf.get(keys.FRONTEND_THRIFT_MAX_WORKER_THREADS),
             login_timeout_s=conf.get(keys.FRONTEND_LOGIN_TIMEOUT),
             idle_thread_keepalive_s=conf.get(keys.FRONTEND_THRIFT_WORKER_KEEPALIVE_TIME),
+            local_socket_name=self._local_socket_name,
             name=self.name,
         )
         self._server.start()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import logging
 import socket
 import struct
 import threading
@@ -45,6 +46,8 @@ from kyuubi_py.transport.server import (
 
 __all__ = ["ThriftClientConnection"]
 
+log = logging.getLogger(__name__)
+
 _U32 = struct.Struct(">I")
 _T = TypeVar("_T")
 _SEQIDS_WRAP: Final = 2**31 - 1
@@ -53,6 +56,34 @@ _REPLY_TYPES: Final = (TMessageType.REPLY, TMessageType.EXCEPTION)
 #: buffer (a FetchResults frame) receives straight into its ``bytes``, so a small buffer costs
 #: nothing there while an idle connection (one per gateway session) holds little memory.
 _READ_BUFFER: Final = 4 * 1024
+
+
+def _connect(host: str, port: int, timeout_s: float, local_socket: str | None) -> socket.socket:
+    """Over the server's local socket when it is on this host, else over TCP."""
+    sock = _connect_local(local_socket, timeout_s) if local_socket else None
+    if sock is not None:
+        return sock
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout_s)
+    except OSError as exc:
+        message = f"cannot connect to {host}:{port}: {exc}"
+        raise TTransportException(TTransportException.NOT_OPEN, message, exc) from exc
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _connect_local(name: str, timeout_s: float) -> socket.socket | None:
+    """A connection to the abstract Unix socket ``name`` (a server on this host), or ``None``
+    when nothing listens there (another host's, or a server that has none)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout_s)
+    try:
+        sock.connect(f"\0{name}")
+    except OSError as exc:
+        sock.close()
+        log.debug("no local socket %r (%s): connecting over TCP", name, exc)
+        return None
+    return sock
 
 
 def _closed_inside(what: str) -> TTransportException:
@@ -132,6 +163,7 @@ class ThriftClientConnection:
         connect_timeout_s: float = 10.0,
         timeout_s: float | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        local_socket: str | None = None,
     ) -> None:
         self._sasl = sasl
         self._max_message_size = max_message_size
@@ -140,12 +172,7 @@ class ThriftClientConnection:
         self._closed = False
         self._frames: _FrameReadTransport | None = None
         self._buffered: TBufferedTransport | None = None
-        try:
-            self._sock = socket.create_connection((host, port), timeout=connect_timeout_s)
-        except OSError as exc:
-            message = f"cannot connect to {host}:{port}: {exc}"
-            raise TTransportException(TTransportException.NOT_OPEN, message, exc) from exc
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = _connect(host, port, connect_timeout_s, local_socket)
         self._reader = io.BufferedReader(_SocketRawIO(self._sock), _READ_BUFFER)
         if sasl:
             # The login is part of connecting: a server that never answers must not hang us.

@@ -30,6 +30,7 @@ import logging
 import selectors
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -67,6 +68,10 @@ DEFAULT_MAX_MESSAGE_SIZE: Final = 104_857_600
 SASL_START: Final = 0x01
 BINARY_VERSION_BYTE: Final = 0x80
 LISTEN_BACKLOG: Final = 1024
+#: Abstract Unix sockets (Linux): a gateway reaches an engine on its own host through one.
+LOCAL_SOCKETS: Final = sys.platform.startswith("linux")
+#: The client host of a connection over the local socket.
+LOCAL_CLIENT_HOST: Final = "localhost"
 #: Per-connection read buffer. Requests are small and frames larger than the buffer are read
 #: straight into their own bytes, so a small buffer costs nothing in throughput and keeps idle
 #: connections cheap (hundreds of them per gateway).
@@ -360,6 +365,7 @@ class ThriftServer:
         login_timeout_s: float = 20.0,
         max_sasl_payload: int = DEFAULT_MAX_PAYLOAD,
         idle_thread_keepalive_s: float = 1.0,
+        local_socket_name: str | None = None,
         name: str = "thrift-binary",
     ) -> None:
         if authenticate is None and not allow_nosasl:
@@ -385,8 +391,9 @@ class ThriftServer:
         self._lock = threading.Lock()
         self._connections: dict[int, _Connection] = {}
         self._ids = itertools.count(1)
-        self._listener: socket.socket | None = None
-        self._accept_thread: threading.Thread | None = None
+        self._local_socket_name = local_socket_name if LOCAL_SOCKETS else None
+        self._listeners: list[socket.socket] = []
+        self._accept_threads: list[threading.Thread] = []
         self._port: int | None = None
 
     @property
@@ -405,27 +412,45 @@ class ThriftServer:
         with self._lock:
             return len(self._connections)
 
+    @property
+    def local_socket_name(self) -> str | None:
+        """The abstract Unix socket name served besides the TCP port (Linux), if any."""
+        return self._local_socket_name if len(self._listeners) > 1 else None
+
     def start(self) -> None:
-        if self._listener is not None or self._stopping.is_set():
+        if self._listeners or self._stopping.is_set():
             raise RuntimeError(f"{self._name} can be started only once")
-        self._listener = _listen(self._host, self._requested_port)
-        self._port = self._listener.getsockname()[1]
-        self._accept_thread = threading.Thread(
-            target=self._accept_loop, name=f"{self._name}-accept", daemon=True
-        )
-        self._accept_thread.start()
+        tcp = _listen(self._host, self._requested_port)
+        self._listeners.append(tcp)
+        self._port = tcp.getsockname()[1]
+        if self._local_socket_name:
+            try:
+                self._listeners.append(_listen_local(self._local_socket_name))
+            except OSError as exc:  # an optimisation only: TCP serves everyone
+                logger.warning(
+                    "%s: no local socket %r: %s", self._name, self._local_socket_name, exc
+                )
+        for listener in self._listeners:
+            thread = threading.Thread(
+                target=self._accept_loop,
+                args=(listener,),
+                name=f"{self._name}-accept-{listener.family.name}",
+                daemon=True,
+            )
+            self._accept_threads.append(thread)
+            thread.start()
         logger.info("%s listening on %s:%d", self._name, self._host, self._port)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop accepting, disconnect every client and run their close callbacks."""
         deadline = time.monotonic() + timeout_s
         self._stopping.set()
-        self._slots.release()  # wakes the acceptor if it waits for a free slot
-        if self._listener is not None:
-            _shutdown(self._listener)  # wakes a blocked accept() (closing alone does not)
-            self._listener.close()
-        if self._accept_thread is not None:
-            self._accept_thread.join(max(0.0, deadline - time.monotonic()))
+        for listener in self._listeners:
+            self._slots.release()  # wakes an acceptor waiting for a free slot
+            _shutdown(listener)  # wakes a blocked accept() (closing alone does not)
+            listener.close()
+        for thread in self._accept_threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         for connection in self._idle.close():
             self._finish(connection)
         with self._lock:
@@ -447,14 +472,13 @@ class ThriftServer:
 
     # --- accepting ---
 
-    def _accept_loop(self) -> None:
-        assert self._listener is not None
+    def _accept_loop(self, listener: socket.socket) -> None:
         while True:
             self._slots.acquire()
             if self._stopping.is_set():
                 return
             try:
-                sock, address = self._listener.accept()
+                sock, address = listener.accept()
             except OSError as exc:
                 self._slots.release()
                 if self._stopping.is_set():
@@ -466,7 +490,11 @@ class ThriftServer:
             self._spawn(sock, address)
 
     def _spawn(self, sock: socket.socket, address: Any) -> None:
-        connection = _Connection(next(self._ids), sock, str(address[0]), int(address[1]))
+        if sock.family == socket.AF_UNIX:  # a local client: no address of its own
+            host, port = LOCAL_CLIENT_HOST, 0
+        else:
+            host, port = str(address[0]), int(address[1])
+        connection = _Connection(next(self._ids), sock, host, port)
         with self._lock:
             self._connections[connection.connection_id] = connection
         self._start_thread(connection, self._serve)
@@ -533,9 +561,10 @@ class ThriftServer:
     def _serve(self, connection: _Connection) -> bool:
         """Log the client in, then serve it; true when it went idle (framed connections only)."""
         sock = connection.sock
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # No read timeout after login: keepalive is what notices a vanished idle client.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if sock.family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # No read timeout after login: keepalive notices a vanished idle client.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         deadline = time.monotonic() + self._login_timeout_s
         first = self._peek_first_byte(sock, deadline)
         if first == BINARY_VERSION_BYTE and self._allow_nosasl:
@@ -659,6 +688,18 @@ class ThriftServer:
             except TTransportException as exc:
                 raise _ClientGone(f"({exc})") from exc
             send_parts(sock, reply)
+
+
+def _listen_local(name: str) -> socket.socket:
+    """A listener on the abstract Unix socket ``name`` (no file: it goes with the process)."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(f"\0{name}")
+        listener.listen(LISTEN_BACKLOG)
+    except OSError:
+        listener.close()
+        raise
+    return listener
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -32,7 +32,7 @@ from kyuubi_py.errors import AuthenticationError, ProtocolError
 from kyuubi_py.protocol.dispatch import RawResponse, encode_message_header, parse_message_header
 from kyuubi_py.protocol.tcli import V10, TCLIService, ttypes
 from kyuubi_py.transport.client import ThriftClientConnection
-from kyuubi_py.transport.server import ConnectionContext, ThriftServer
+from kyuubi_py.transport.server import LOCAL_SOCKETS, ConnectionContext, ThriftServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -733,6 +733,43 @@ def test_idle_connections_keep_their_worker_slot(harness: Harness) -> None:
     second.settimeout(5)
     assert read_sasl_reply(second)[0] == 5  # COMPLETE once the slot is free
     second.close()
+
+
+@pytest.mark.skipif(not LOCAL_SOCKETS, reason="abstract Unix sockets are Linux only")
+def test_local_clients_may_connect_over_the_abstract_unix_socket(harness: Harness) -> None:
+    name = f"kyuubi_py-test-{uuid.uuid4()}"
+    server = harness.start(local_socket_name=name)
+    assert server.local_socket_name == name
+    client = ThriftClientConnection(
+        "unused.invalid", 1, user="bob", password="secret", local_socket=name
+    )
+    with client:
+        assert client._sock.family == socket.AF_UNIX
+        assert client.call("GetInfo", INFO).infoValue.stringValue == "bob/SASL"
+    assert harness.contexts[-1].client_host == "localhost"
+    # Where nothing listens under that name (a server on another host), TCP is used.
+    with ThriftClientConnection(
+        HOST, server.port, user="eve", password="secret", local_socket=f"{name}-gone"
+    ) as tcp_client:
+        assert tcp_client._sock.family == socket.AF_INET
+        assert tcp_client.call("GetInfo", INFO).infoValue.stringValue == "eve/SASL"
+    server.stop(timeout_s=5)
+    probe = socket.socket(socket.AF_UNIX)
+    with pytest.raises(ConnectionRefusedError):
+        probe.connect(f"\0{name}")
+    probe.close()
+
+
+def test_a_taken_local_socket_name_leaves_the_server_on_tcp(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = f"kyuubi_py-test-{uuid.uuid4()}"
+    first = harness.start(local_socket_name=name)
+    second = harness.start(local_socket_name=name)
+    assert first.local_socket_name == name and second.local_socket_name is None
+    assert "no local socket" in caplog.text
+    with ThriftClientConnection(HOST, second.port, user="bob", password="secret") as client:
+        assert client.call("GetInfo", INFO)
 
 
 def test_excess_clients_wait_in_the_backlog_for_a_worker(harness: Harness) -> None:

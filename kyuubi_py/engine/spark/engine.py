@@ -38,7 +38,7 @@ from kyuubi_py.engine.spark.backend import SparkSQLBackendService
 from kyuubi_py.errors import AuthenticationError
 from kyuubi_py.ha.client import ServiceRegistration
 from kyuubi_py.ha.conf import HA_ADDRESSES, HA_NAMESPACE, HA_ZK_CONN_TIMEOUT, HA_ZK_SESSION_TIMEOUT
-from kyuubi_py.ha.paths import engine_node_prefix, engine_space
+from kyuubi_py.ha.paths import ENGINE_LOCAL_SOCKET_ATTRIBUTE, engine_node_prefix, engine_space
 from kyuubi_py.ha.zookeeper import ZooKeeperDiscoveryClient
 from kyuubi_py.service.lifecycle import Service, ServiceState
 from kyuubi_py.service.thrift_service import ThriftFrontendService
@@ -122,7 +122,11 @@ class SparkSQLEngine(Service):
         conf = engine_conf(conf)
         authenticate, allow_nosasl = build_auth(conf)
         self.frontend = ThriftFrontendService(
-            self.backend, authenticate, allow_nosasl, name="EngineThriftFrontend"
+            self.backend,
+            authenticate,
+            allow_nosasl,
+            name="EngineThriftFrontend",
+            local_socket_name=f"kyuubi_py-engine-{os.getpid()}",
         )
         self.backend.initialize(conf)
         self.frontend.initialize(conf)
@@ -236,6 +240,9 @@ class SparkSQLEngine(Service):
         ui = self.spark.sparkContext.uiWebUrl
         if ui:
             attributes["kyuubi.engine.url"] = ui.split("://", 1)[-1]
+        local_socket = self.frontend.local_socket_name if self.frontend else None
+        if local_socket:
+            attributes[ENGINE_LOCAL_SOCKET_ATTRIBUTE] = local_socket
         return attributes
 
     def _deregister(self) -> None:

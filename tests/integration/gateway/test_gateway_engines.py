@@ -7,6 +7,7 @@ session-scoped ``gateway``) and every test reuses them.
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -66,6 +67,22 @@ def test_engines_import_the_installed_pyspark(gateway: GatewayUnderTest) -> None
     engine_log = (log_dir / f"{app}.log").read_text(errors="replace")
     installed = Path(pyspark.__file__).parent
     assert f"pyspark {pyspark.__version__} from {installed}\n" in engine_log
+
+
+def test_the_gateway_reaches_engines_on_its_host_over_their_local_socket(
+    gateway: GatewayUnderTest,
+) -> None:
+    connection = gateway.connect("alice")
+    try:
+        assert scalar(connection, "select 1") == 1
+        assert gateway.server.backend is not None
+        families = {
+            session.client._connection._sock.family
+            for session in gateway.server.backend.sessions.sessions()
+        }
+        assert families == {socket.AF_UNIX}
+    finally:
+        connection.close()
 
 
 def raw(gateway: GatewayUnderTest, user: str) -> ThriftClientConnection:
