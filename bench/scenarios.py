@@ -62,7 +62,7 @@ class Sizes:
     #: Untimed runs of the B3 query per engine before any pass (see ``_warm_engines``).
     bulk_engine_warmup: int = 20
     bulk_warmup_rounds: int = 1
-    bulk_rounds: int = 5
+    bulk_rounds: int = 9
     pyhive_peers: tuple[str, ...] = ("gateway", "direct", "sts")
     cold_runs: int = 5
     load_levels: tuple[int, ...] = (50, 100, 200)
