@@ -58,7 +58,7 @@ FRONTEND_THRIFT_MAX_WORKER_THREADS = int_conf(
 FRONTEND_THRIFT_WORKER_KEEPALIVE_TIME = duration_conf(
     "kyuubi.frontend.thrift.worker.keepalive.time",
     doc="How long a connection's thread waits for the client's next request. After that the "
-    "idle connection is watched by one shared thread and its own thread ends (about 17 KB of "
+    "idle connection is watched by one shared thread and its own thread ends (about 20 KB of "
     "memory per idle connection); the next request starts a new thread, which costs about "
     "0.1 ms. Kyuubi's default is PT1M, for a worker pool.",
     default=1.0,
