@@ -126,7 +126,9 @@ class SparkSQLEngine(Service):
             authenticate,
             allow_nosasl,
             name="EngineThriftFrontend",
-            local_socket_name=f"kyuubi_py-engine-{os.getpid()}",
+            # Random, never the pid: an abstract name is per network namespace, and a gateway
+            # on another host must not find some other engine of its own host under it.
+            local_socket_name=f"kyuubi_py-engine-{uuid.uuid4().hex}",
         )
         self.backend.initialize(conf)
         self.frontend.initialize(conf)
