@@ -20,7 +20,7 @@ import struct
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 from thrift.protocol import fastbinary
 from thrift.protocol.TBinaryProtocol import TBinaryProtocol, TBinaryProtocolAccelerated
@@ -216,7 +216,7 @@ class ThriftClientConnection:
                 send_frame(self._sock, [message])
                 return self._read_reply_frame(message, header_length)
             except BaseException as exc:
-                raise self._stream_broken(exc) from exc
+                self._raise_broken(exc)
 
     def set_timeout(self, timeout_s: float | None) -> None:
         """Timeout of later calls (``None``: none); e.g. a short one for the handshake, then the
@@ -390,14 +390,14 @@ class ThriftClientConnection:
         except TApplicationException:
             raise  # a complete EXCEPTION reply: the stream is still in step
         except BaseException as exc:
-            raise self._stream_broken(exc) from exc
+            self._raise_broken(exc)
 
-    def _stream_broken(self, exc: BaseException) -> BaseException:
-        """Close the connection after ``exc`` left the stream out of step; what to raise."""
+    def _raise_broken(self, exc: BaseException) -> NoReturn:
+        """Close the connection after ``exc`` left the stream out of step, and raise: socket
+        errors as transport errors, anything else as it is."""
         self.close()
-        error: BaseException = exc
         if isinstance(exc, TimeoutError):
-            error = TTransportException(TTransportException.TIMED_OUT, "timed out", exc)
-        elif isinstance(exc, OSError):
-            error = TTransportException(TTransportException.UNKNOWN, str(exc), exc)
-        return error
+            raise TTransportException(TTransportException.TIMED_OUT, "timed out", exc) from exc
+        if isinstance(exc, OSError):
+            raise TTransportException(TTransportException.UNKNOWN, str(exc), exc) from exc
+        raise exc
