@@ -38,7 +38,10 @@ def client(engine: Any) -> Any:
         yield client
 
 
-def run(client: Client, statement: str) -> tuple[list[Any], list[Any], list[str]]:
+Result = tuple[list[Any], list[Any], list[str]]
+
+
+def run(client: Client, statement: str) -> Result:
     op = ok(client.execute(statement)).operationHandle
     return client.schema(op), client.fetch_all(op), client.logs(op)
 
@@ -58,29 +61,36 @@ def test_constants_answer_as_the_spark_job_does(client: Client, select_list: str
     assert len(rows) == 1
 
 
+def with_session_conf(
+    client: Client, key: str, value: str, restore: str, statement: str
+) -> tuple[Result, Result]:
+    """``statement`` on the driver path, then ``FROM range(1)`` on the job path, while the
+    session conf ``key`` is ``value``."""
+    ok(client.execute(f"SET {key}={value}"))
+    try:
+        driver = run(client, statement)
+        job = run(client, f"{statement} FROM range(1)")
+    finally:
+        ok(client.execute(f"SET {key}={restore}"))
+    assert any(DRIVER_LOG in line for line in driver[2])
+    return driver, job
+
+
 def test_constants_in_the_session_time_zone(client: Client) -> None:
     statement = (
         "SELECT TIMESTAMP'2024-07-01 12:00:00 UTC', CAST(TIMESTAMP'2024-07-01 12:00' AS STRING)"
     )
-    ok(client.execute("SET spark.sql.session.timeZone=America/Los_Angeles"))
-    try:
-        _, rows, logs = run(client, statement)
-        _, job_rows, _ = run(client, f"{statement} FROM range(1)")
-    finally:
-        ok(client.execute("SET spark.sql.session.timeZone=UTC"))
-    assert any(DRIVER_LOG in line for line in logs)
+    (_, rows, _), (_, job_rows, _) = with_session_conf(
+        client, "spark.sql.session.timeZone", "America/Los_Angeles", "UTC", statement
+    )
     assert rows == job_rows == [("2024-07-01 05:00:00", "2024-07-01 12:00:00")]
 
 
 def test_constants_with_large_arrow_strings(client: Client) -> None:
     statement = "SELECT 'text', X'0A0B', array('a', NULL)"
-    ok(client.execute("SET spark.sql.execution.arrow.useLargeVarTypes=true"))
-    try:
-        schema, rows, logs = run(client, statement)
-        job_schema, job_rows, _ = run(client, f"{statement} FROM range(1)")
-    finally:
-        ok(client.execute("SET spark.sql.execution.arrow.useLargeVarTypes=false"))
-    assert any(DRIVER_LOG in line for line in logs)
+    (schema, rows, _), (job_schema, job_rows, _) = with_session_conf(
+        client, "spark.sql.execution.arrow.useLargeVarTypes", "true", "false", statement
+    )
     assert (schema, rows) == (job_schema, job_rows)
     assert rows == [("text", b"\n\x0b", '["a",null]')]
 
