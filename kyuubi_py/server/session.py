@@ -123,7 +123,7 @@ class GatewaySession(Session):
     def end_call(self) -> None:
         with self._state_lock:
             self._in_flight -= 1
-        self.last_access = self._clock()
+        self.touch()
 
     def idle_for(self, now: float) -> float:
         with self._state_lock:
