@@ -295,12 +295,16 @@ class _IdleConnections:
             if self._closed:
                 return []
             self._closed = True
-            idle = [key.data for key in self._selector.get_map().values() if key.data is not None]
+            idle = self._watched()
         self._wake()
         if self._thread is not None:
             self._thread.join(10.0)
         self._release()
         return idle
+
+    def _watched(self) -> list[_Connection]:
+        """The connections being watched (the wake-up socket's key has no data); under the lock."""
+        return [key.data for key in self._selector.get_map().values() if key.data is not None]
 
     def _release(self) -> None:
         self._selector.close()
@@ -322,7 +326,7 @@ class _IdleConnections:
             logger.exception("%s: the idle connection watcher failed", self._name)
             with self._lock:
                 self._closed = True
-                idle = [key.data for key in self._selector.get_map().values() if key.data]
+                idle = self._watched()
                 self._release()
             for connection in idle:
                 self._resume(connection)
